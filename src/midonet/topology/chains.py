@@ -4,7 +4,8 @@ A chain is an ordered list of rules (`Chain.rule_ids` is the evaluation order). 
 and an action; its `type` says what else it carries:
 
     RuleType.LITERAL      action accept / drop / reject / return / continue
-    RuleType.NAT          nat_targets + dnat/reverse flags (snat, dnat, rev_snat, rev_dnat), action accept/continue/return
+    RuleType.NAT          nat_targets + dnat/reverse flags (snat, dnat, rev_snat, rev_dnat);
+                          action accept / continue / return
     RuleType.JUMP         jump_chain_id
     RuleType.TRACE        trace_request_id, limit
     RuleType.L2TRANSFORM  pop_vlan / push_vlan / target_port_id / ingress / fail_open (redirect)

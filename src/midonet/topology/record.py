@@ -119,7 +119,7 @@ def _decoder(tp: Any) -> Decoder:
             if not isinstance(v, (list, tuple)):
                 raise ValidationError(Violation(where, f"must be a list, not {v!r}"))
             return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
-        base = dec_tuple
+        base: Decoder = dec_tuple
     else:
         base = _scalar_decoder(inner)
     if not optional:
