@@ -1,0 +1,633 @@
+"""The ZooKeeper store (kazoo): the layout of ZOOM (spec 1.2), one kazoo client = one session.
+
+    <root>/zoom/0/models/<Kind>/<id>                  JSON of the record (`record.to_dict`)
+    <root>/zoom/0/state/<Kind>/<id>/<key>             ephemeral, JSON {"value", "owner"}
+    <root>/zoom/0/tables/<Kind>/<id>/<name>/=<key>    an entry: data = the value (UTF-8); ephemeral unless
+                                                      written persistent; key percent-encoded after "="
+    <root>/zoom/0/sequences/<name>                    a counter (decimal), bumped by versioned set
+
+Path segments (ids, kinds, state keys, table and sequence names) are percent-encoded.
+
+`multi` runs `integrity.plan` reading through kazoo (remembering each node's version), then commits the plan
+in one ZooKeeper transaction that creates / sets (with version) / deletes (with version) every written node
+and checks the version of every node read but not written: if another writer got in between, the transaction
+fails as a whole and the batch is planned again from fresh reads after a short random back-off (up to
+`COMMIT_ATTEMPTS` times, then StorageError). Losing the connection maps to StorageError.
+
+State keys and ephemeral table entries are ephemeral nodes of this client's session: they vanish when the
+session ends (`close()`, or expiry after the session timeout when the process dies). Last write wins: a
+node another session owns is replaced (delete + create in one transaction). `delete_state` only removes a key
+this session owns (as ZOOM's `removeValue`).
+
+Watches are kazoo `DataWatch` / `ChildrenWatch` recipes; their callbacks (on kazoo's threads) post events to
+this store's `Delivery` thread, which runs the subscribers' callbacks in order. ZooKeeper watches carry no
+data, so changes that follow each other faster than a watch re-reads may be coalesced into the last one (a
+deleted and re-created node may show as one update); the order is kept and the last state is always
+delivered, as with ZOOM's observables.
+
+May import: `midonet.topology`, `midonet.store`; kazoo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote, unquote
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    BadVersionError,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+    RolledBackError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.recipe.watchers import ChildrenWatch, DataWatch
+
+from midonet.store import integrity
+from midonet.store.base import Create, Delete, ObjectDeleted, ObjectEvent, ObjectUpdated, Op, StateValue, Update
+from midonet.store.delivery import Delivery, Subscription
+from midonet.topology.errors import NotFoundError, StorageError, TopologyError, ValidationError, Violation
+from midonet.topology.record import Record, from_dict, to_dict
+from midonet.topology.registry import RECORD_TYPES
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Record)
+
+DEFAULT_ROOT = "/midonet"
+COMMIT_ATTEMPTS = 20
+
+_store_numbers = itertools.count(1)
+
+WatchFunc = Callable[..., bool | None]
+"""A kazoo DataWatch / ChildrenWatch function: returning False stops the watch."""
+
+
+def segment(text: str) -> str:
+    """`text` as one path segment (percent-encoded); ValidationError for names ZooKeeper refuses."""
+    encoded = quote(text, safe="")
+    if encoded in ("", ".", ".."):
+        raise ValidationError(Violation("id", f"{text!r} cannot be stored"))
+    return encoded
+
+
+def entry_name(key: str) -> str:
+    return "=" + quote(key, safe="")
+
+
+def entry_key(name: str) -> str | None:
+    return unquote(name[1:]) if name.startswith("=") else None
+
+
+class ZooKeeperStore:
+    """A `Store` session on a ZooKeeper ensemble (see the module docstring)."""
+
+    def __init__(self, hosts: str, root: str = DEFAULT_ROOT, owner: str = "api", *,
+                 connect_timeout: float = 10.0, session_timeout: float = 10.0) -> None:
+        self._owner = owner
+        self._root = "/" + root.strip("/") if root.strip("/") else ""
+        self._base = f"{self._root}/zoom/0"
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._kinds_ready: set[type[Record]] = set()
+        self._client = KazooClient(hosts=hosts, timeout=session_timeout)
+        try:
+            self._client.start(timeout=connect_timeout)
+        except (KazooTimeoutError, KazooException) as e:
+            self._stop_client()
+            raise StorageError(f"cannot connect to ZooKeeper at {hosts}: {e}") from e
+        try:
+            with self._errors():
+                for sub in ("state", "tables", "sequences"):
+                    self._client.ensure_path(f"{self._base}/{sub}")
+                for cls in RECORD_TYPES:
+                    self._ensure_kind(cls)
+        except BaseException:
+            self._stop_client()
+            raise
+        self.delivery = Delivery(f"zookeeper-store-{owner}-{next(_store_numbers)}")
+
+    def __repr__(self) -> str:
+        return f"<ZooKeeperStore owner={self._owner!r} root={self._root or '/'!r}>"
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    @property
+    def root(self) -> str:
+        return self._root or "/"
+
+    @property
+    def client(self) -> KazooClient:
+        """The kazoo client (one ZooKeeper session)."""
+        return self._client
+
+    @property
+    def session_id(self) -> int:
+        client_id: tuple[int, bytes] | None = self._client.client_id
+        if client_id is None:
+            raise StorageError("not connected to ZooKeeper")
+        return client_id[0]
+
+    # --- paths and errors ------------------------------------------------------------------------
+
+    def _kind_path(self, cls: type[Record]) -> str:
+        return f"{self._base}/models/{segment(cls.kind())}"
+
+    def _model_path(self, cls: type[Record], obj_id: str) -> str:
+        return f"{self._kind_path(cls)}/{segment(obj_id)}"
+
+    def _state_path(self, cls: type[Record], obj_id: str, key: str) -> str:
+        return f"{self._base}/state/{segment(cls.kind())}/{segment(obj_id)}/{segment(key)}"
+
+    def _table_path(self, cls: type[Record], obj_id: str, name: str) -> str:
+        return f"{self._base}/tables/{segment(cls.kind())}/{segment(obj_id)}/{segment(name)}"
+
+    def _ensure_kind(self, cls: type[Record]) -> None:
+        if cls not in self._kinds_ready:
+            self._client.ensure_path(self._kind_path(cls))
+            self._kinds_ready.add(cls)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"the store session {self._owner!r} is closed")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Map kazoo's failures (connection loss, session expiry, timeouts) to StorageError."""
+        self._check_open()
+        try:
+            yield
+        except TopologyError:
+            raise
+        except (KazooException, KazooTimeoutError) as e:
+            raise StorageError(f"ZooKeeper: {type(e).__name__}: {e}") from e
+
+    # --- objects ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(cls: type[R], data: bytes) -> R:
+        return from_dict(cls, json.loads(data), cls.kind())
+
+    @staticmethod
+    def _encode(obj: Record) -> bytes:
+        return json.dumps(to_dict(obj), separators=(",", ":")).encode()
+
+    def get(self, cls: type[R], obj_id: str) -> R:
+        obj = self.find(cls, obj_id)
+        if obj is None:
+            raise NotFoundError(cls.kind(), obj_id)
+        return obj
+
+    def find(self, cls: type[R], obj_id: str) -> R | None:
+        with self._errors():
+            try:
+                data, _ = self._client.get(self._model_path(cls, obj_id))
+            except NoNodeError:
+                return None
+            return self._decode(cls, data)
+
+    def exists(self, cls: type[Record], obj_id: str) -> bool:
+        with self._errors():
+            return self._client.exists(self._model_path(cls, obj_id)) is not None
+
+    def list(self, cls: type[R], ids: Iterable[str] | None = None) -> list[R]:
+        """Every object of `cls` in creation order (or those of `ids` that exist, in that order)."""
+        with self._errors():
+            kind_path = self._kind_path(cls)
+            if ids is None:
+                try:
+                    names = self._client.get_children(kind_path)
+                except NoNodeError:
+                    return []
+            else:
+                names = [segment(i) for i in ids]
+            pending = [self._client.get_async(f"{kind_path}/{name}") for name in names]
+            found: list[tuple[int, R]] = []
+            for result in pending:
+                try:
+                    data, stat = result.get()
+                except NoNodeError:
+                    continue
+                found.append((stat.czxid, self._decode(cls, data)))
+            if ids is None:
+                found.sort(key=lambda pair: pair[0])
+            return [obj for _, obj in found]
+
+    def multi(self, ops: Sequence[Op]) -> None:
+        with self._errors():
+            for attempt in range(COMMIT_ATTEMPTS):
+                if self._commit_once(ops):
+                    return
+                # another writer won: back off a random while (up to 64 ms), so racing writers spread out
+                time.sleep(random.uniform(0, 0.001 * (1 << min(attempt, 6))))
+            raise StorageError(f"the transaction lost {COMMIT_ATTEMPTS} races with other writers; try again")
+
+    def _commit_once(self, ops: Sequence[Op]) -> bool:
+        """Plan and commit; False if another writer changed what the plan read (plan again)."""
+        versions: dict[integrity.Key, int] = {}
+
+        def read(cls: type[Record], obj_id: str) -> Record | None:
+            try:
+                data, stat = self._client.get(self._model_path(cls, obj_id))
+            except NoNodeError:
+                versions[(cls, obj_id)] = -1
+                return None
+            versions[(cls, obj_id)] = stat.version
+            return self._decode(cls, data)
+
+        plan = integrity.plan(read, ops)
+        if not plan.writes:
+            return True
+        tx = self._client.transaction()
+        for key in plan.before:
+            if key not in plan.writes and versions[key] >= 0:
+                tx.check(self._model_path(*key), versions[key])
+        for key, new in plan.writes.items():
+            path = self._model_path(*key)
+            if plan.before[key] is None:
+                assert new is not None
+                self._ensure_kind(key[0])
+                tx.create(path, self._encode(new))
+            elif new is None:
+                tx.delete(path, version=versions[key])
+            else:
+                tx.set_data(path, self._encode(new), version=versions[key])
+        results = tx.commit()
+        failures = [r for r in results if isinstance(r, Exception) and not isinstance(r, RolledBackError)]
+        if not failures:
+            return True
+        if all(isinstance(f, (BadVersionError, NodeExistsError, NoNodeError)) for f in failures):
+            log.debug("transaction raced another writer (%s); planning again", failures)
+            return False
+        raise StorageError(f"ZooKeeper refused the transaction: {failures}")
+
+    def create(self, obj: Record) -> None:
+        self.multi([Create(obj)])
+
+    def update(self, obj: Record) -> None:
+        self.multi([Update(obj)])
+
+    def delete(self, cls: type[Record], obj_id: str) -> None:
+        self.multi([Delete(cls, obj_id)])
+
+    def next_sequence(self, name: str) -> int:
+        path = f"{self._base}/sequences/{segment(name)}"
+        with self._errors():
+            while True:
+                try:
+                    data, stat = self._client.get(path)
+                except NoNodeError:
+                    with contextlib.suppress(NodeExistsError):
+                        self._client.create(path, b"0", makepath=True)
+                    continue
+                number = int(data or b"0") + 1
+                try:
+                    self._client.set(path, str(number).encode(), version=stat.version)
+                except BadVersionError:
+                    continue
+                return number
+
+    # --- watches ---------------------------------------------------------------------------------
+
+    def _subscription(self) -> Subscription:
+        self._check_open()
+        return Subscription()
+
+    def _post(self, sub: Subscription, fn: Callable[[], None]) -> None:
+        self.delivery.post(sub, fn)
+
+    def watch(self, cls: type[Record], obj_id: str, callback: Callable[[ObjectEvent], None]) -> Subscription:
+        sub = self._subscription()
+        with self._errors():
+            DataWatch(self._client, self._model_path(cls, obj_id),
+                      _ObjectWatch(self, sub, cls, obj_id, callback).on_data)
+        return sub
+
+    def watch_class(self, cls: type[Record], callback: Callable[[ObjectEvent], None]) -> Subscription:
+        sub = self._subscription()
+        with self._errors():
+            self._ensure_kind(cls)
+
+            def make(name: str) -> WatchFunc:
+                return _ObjectWatch(self, sub, cls, unquote(name), callback).on_data
+
+            _ChildWatch(self, sub, self._kind_path(cls), make)
+        return sub
+
+    # --- state keys ------------------------------------------------------------------------------
+
+    def set_state(self, cls: type[Record], obj_id: str, key: str, value: str) -> None:
+        data = json.dumps({"value": value, "owner": self._owner}).encode()
+        with self._errors():
+            self._write_owned(self._state_path(cls, obj_id, key), data, ephemeral=True)
+
+    def _write_owned(self, path: str, data: bytes, ephemeral: bool) -> None:
+        """Make `path` hold `data`, owned by this session (ephemeral) or by nobody; last write wins."""
+        want_owner = self.session_id if ephemeral else 0
+        while True:
+            try:
+                current, stat = self._client.get(path)
+            except NoNodeError:
+                try:
+                    self._client.create(path, data, ephemeral=ephemeral, makepath=True)
+                    return
+                except NodeExistsError:
+                    continue
+            if stat.ephemeralOwner == want_owner:
+                if current == data:
+                    return
+                try:
+                    self._client.set(path, data, version=stat.version)
+                    return
+                except (BadVersionError, NoNodeError):
+                    continue
+            tx = self._client.transaction()
+            tx.delete(path, version=stat.version)
+            tx.create(path, data, ephemeral=ephemeral)
+            if not any(isinstance(r, Exception) for r in tx.commit()):
+                return
+
+    def get_state(self, cls: type[Record], obj_id: str, key: str) -> StateValue | None:
+        with self._errors():
+            try:
+                data, _ = self._client.get(self._state_path(cls, obj_id, key))
+            except NoNodeError:
+                return None
+            return _state_value(data)
+
+    def delete_state(self, cls: type[Record], obj_id: str, key: str) -> None:
+        """Remove the key if this session wrote it (a key another session owns is left alone)."""
+        path = self._state_path(cls, obj_id, key)
+        with self._errors():
+            try:
+                _, stat = self._client.get(path)
+                if stat.ephemeralOwner == self.session_id:
+                    self._client.delete(path, version=stat.version)
+            except (NoNodeError, BadVersionError):
+                pass
+
+    def watch_state(self, cls: type[Record], obj_id: str, key: str,
+                    callback: Callable[[StateValue | None], None]) -> Subscription:
+        sub = self._subscription()
+        last: list[StateValue | bool | None] = [False]   # False: nothing delivered yet
+
+        def on_data(data: bytes | None, stat: Any, event: Any = None) -> bool | None:
+            if not sub.active or self._closed:
+                return False
+            value = None if stat is None else _state_value(data or b"")
+            if last[0] is False or last[0] != value:
+                last[0] = value
+                self._post(sub, functools.partial(callback, value))
+            return None
+
+        with self._errors():
+            DataWatch(self._client, self._state_path(cls, obj_id, key), _guarded(on_data))
+        return sub
+
+    # --- state tables ----------------------------------------------------------------------------
+
+    def state_table(self, cls: type[Record], obj_id: str, name: str) -> ZooKeeperStateTable:
+        return ZooKeeperStateTable(self, self._table_path(cls, obj_id, name))
+
+    # --- session ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the session: ZooKeeper removes its ephemeral nodes (state keys, ephemeral entries) at once."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop_client()
+        self.delivery.close()
+
+    def _stop_client(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.stop()
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def __enter__(self) -> ZooKeeperStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _state_value(data: bytes) -> StateValue | None:
+    try:
+        decoded = json.loads(data)
+        return StateValue(str(decoded["value"]), str(decoded["owner"]))
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring a malformed state value %r", data[:100])
+        return None
+
+
+def _guarded(fn: WatchFunc) -> WatchFunc:
+    """A kazoo watch function that logs its failures (kazoo retries a TypeError with fewer arguments)."""
+    @functools.wraps(fn)
+    def guarded(*args: Any) -> bool | None:
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("watch handler failed")
+            return None
+    return guarded
+
+
+class _ObjectWatch:
+    """Turns one node's DataWatch calls into ObjectUpdated / ObjectDeleted events (deduplicated)."""
+
+    def __init__(self, store: ZooKeeperStore, sub: Subscription, cls: type[Record], obj_id: str,
+                 callback: Callable[[ObjectEvent], None]) -> None:
+        self._store = store
+        self._sub = sub
+        self._cls = cls
+        self._id = obj_id
+        self._callback = callback
+        self._last: tuple[int, int] | None = None   # (czxid, mzxid) delivered; None: absent
+        self.on_data = _guarded(self._on_data)
+
+    def _on_data(self, data: bytes | None, stat: Any, event: Any = None) -> bool | None:
+        if not self._sub.active or self._store._closed:
+            return False
+        if stat is None:
+            if self._last is not None:
+                self._last = None
+                self._store._post(self._sub, functools.partial(self._callback, ObjectDeleted(self._cls, self._id)))
+            return None
+        version = (stat.czxid, stat.mzxid)
+        if version != self._last:
+            self._last = version
+            obj = ZooKeeperStore._decode(self._cls, data or b"")
+            self._store._post(self._sub, functools.partial(self._callback, ObjectUpdated(self._cls, self._id, obj)))
+        return None
+
+
+class _ChildWatch:
+    """A ChildrenWatch on `path` that starts one DataWatch per child (`make(name)` gives its function, or
+    None to ignore the child), each stopped once its child is gone."""
+
+    def __init__(self, store: ZooKeeperStore, sub: Subscription, path: str,
+                 make: Callable[[str], WatchFunc | None]) -> None:
+        self._store = store
+        self._sub = sub
+        self._path = path
+        self._make = make
+        self._lock = threading.Lock()
+        self._watching: set[str] = set()
+        ChildrenWatch(store.client, path, _guarded(self._on_children))
+
+    def _on_children(self, children: list[str]) -> bool | None:
+        if not self._sub.active or self._store._closed:
+            return False
+        for name in children:
+            with self._lock:
+                if name in self._watching:
+                    continue
+                self._watching.add(name)
+            handler = self._make(name)
+            if handler is not None:
+                DataWatch(self._store.client, f"{self._path}/{name}",
+                          _guarded(functools.partial(self._on_child_data, name, handler)))
+        return None
+
+    def _on_child_data(self, name: str, handler: WatchFunc, data: bytes | None, stat: Any,
+                       event: Any = None) -> bool | None:
+        result = handler(data, stat, event)
+        if result is False or stat is None:
+            with self._lock:
+                self._watching.discard(name)
+            return False
+        return None
+
+
+class _TableView:
+    """What one table subscription has been told so far: {key: value}."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, str] = {}
+
+    def tell(self, key: str, new: str | None) -> str | None:
+        """Record `key` = `new` (None: removed); returns the value told before."""
+        with self._lock:
+            old = self._values.get(key)
+            if new is None:
+                self._values.pop(key, None)
+            else:
+                self._values[key] = new
+            return old
+
+
+class _EntryWatch:
+    """Turns one table entry's DataWatch calls into (key, old, new) changes."""
+
+    def __init__(self, store: ZooKeeperStore, sub: Subscription, view: _TableView, key: str,
+                 callback: Callable[[str, str | None, str | None], None]) -> None:
+        self._store = store
+        self._sub = sub
+        self._view = view
+        self._key = key
+        self._callback = callback
+        self.on_data = _guarded(self._on_data)
+
+    def _on_data(self, data: bytes | None, stat: Any, event: Any = None) -> bool | None:
+        if not self._sub.active or self._store._closed:
+            return False
+        new = None if stat is None else (data or b"").decode()
+        old = self._view.tell(self._key, new)
+        if old != new:
+            self._store._post(self._sub, functools.partial(self._callback, self._key, old, new))
+        return None
+
+
+class ZooKeeperStateTable:
+    """A state table of a `ZooKeeperStore` (see `base.StateTable` and the module docstring)."""
+
+    def __init__(self, store: ZooKeeperStore, path: str) -> None:
+        self.store = store
+        self.path = path
+
+    def _entry_path(self, key: str) -> str:
+        return f"{self.path}/{entry_name(key)}"
+
+    def put(self, key: str, value: str, persistent: bool = False) -> None:
+        with self.store._errors():
+            self.store._write_owned(self._entry_path(key), value.encode(), ephemeral=not persistent)
+
+    def remove(self, key: str, value: str | None = None) -> None:
+        path = self._entry_path(key)
+        with self.store._errors():
+            while True:
+                try:
+                    data, stat = self.store.client.get(path)
+                    if value is not None and data.decode() != value:
+                        return
+                    self.store.client.delete(path, version=stat.version)
+                    return
+                except NoNodeError:
+                    return
+                except BadVersionError:
+                    continue
+
+    def get(self, key: str) -> str | None:
+        with self.store._errors():
+            try:
+                data, _ = self.store.client.get(self._entry_path(key))
+            except NoNodeError:
+                return None
+            return cast(bytes, data).decode()
+
+    def snapshot(self) -> dict[str, str]:
+        with self.store._errors():
+            try:
+                names = self.store.client.get_children(self.path)
+            except NoNodeError:
+                return {}
+            pending = [(name, self.store.client.get_async(f"{self.path}/{name}")) for name in names]
+            out: dict[str, str] = {}
+            for name, result in pending:
+                key = entry_key(name)
+                try:
+                    data, _ = result.get()
+                except NoNodeError:
+                    continue
+                if key is not None:
+                    out[key] = data.decode()
+            return out
+
+    def watch(self, callback: Callable[[str, str | None, str | None], None]) -> Subscription:
+        sub = self.store._subscription()
+        with self.store._errors():
+            self.store.client.ensure_path(self.path)
+
+            view = _TableView()
+
+            def make(name: str) -> WatchFunc | None:
+                key = entry_key(name)
+                return None if key is None else _EntryWatch(self.store, sub, view, key, callback).on_data
+
+            _ChildWatch(self.store, sub, self.path, make)
+        return sub
+
+
+if TYPE_CHECKING:
+    from midonet.store.base import StateTable, Store
+
+    def _is_store(store: ZooKeeperStore) -> Store:
+        return store
+
+    def _is_state_table(table: ZooKeeperStateTable) -> StateTable:
+        return table

@@ -1,0 +1,580 @@
+"""The Store conformance suite (store/base.py): every test runs against every backend.
+
+    memory     -- one `MemoryBackend`, sessions from `backend.connect(owner)`
+    zookeeper  -- a real ZooKeeper (the session fixture `zookeeper`), one kazoo session per store, a fresh
+                  root path per test
+
+A `Cluster` hands out sessions on one backend, so a test can close one and watch its state vanish for
+another. Asynchronous results are awaited with `wait_until` (a bounded poll), never with sleeps.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import pytest
+from kazoo.client import KazooClient
+
+from midonet.store.base import (
+    Create,
+    Delete,
+    ObjectDeleted,
+    ObjectEvent,
+    ObjectUpdated,
+    StateValue,
+    Store,
+    UpdateWith,
+)
+from midonet.store.factory import open_store, parse_zookeeper_url
+from midonet.store.memory import MemoryBackend
+from midonet.store.zookeeper import ZooKeeperStore
+from midonet.topology.chains import Chain, Rule, RuleAction
+from midonet.topology.devices import Bridge, Port, Route, Router
+from midonet.topology.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from midonet.topology.hosts import Host
+from midonet.topology.l4lb import LoadBalancer
+
+T = TypeVar("T")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+class Recorder(Generic[T]):
+    """A thread-safe list of the values a callback received."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+
+    def __call__(self, item: T) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    @property
+    def items(self) -> list[T]:
+        with self._lock:
+            return list(self._items)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[T]:
+        wait_until(lambda: len(self.items) >= count, timeout, f"{count} events (have {self.items})")
+        return self.items
+
+
+class Cluster:
+    """Sessions on one backend; closes them all at the end."""
+
+    def __init__(self, kind: str, zookeeper_hosts: str | None = None) -> None:
+        self.kind = kind
+        self.hosts = zookeeper_hosts
+        self.root = f"/contract-{uuid.uuid4().hex}"
+        self.backend = MemoryBackend() if kind == "memory" else None
+        self._sessions: list[Store] = []
+
+    def session(self, owner: str = "api") -> Store:
+        store: Store
+        if self.backend is not None:
+            store = self.backend.connect(owner)
+        else:
+            assert self.hosts is not None
+            store = ZooKeeperStore(self.hosts, self.root, owner)
+        self._sessions.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self._sessions:
+            store.close()
+        if self.backend is not None:
+            self.backend.close()
+        if self.hosts is not None:
+            client = KazooClient(hosts=self.hosts)
+            client.start(timeout=10)
+            try:
+                client.delete(self.root, recursive=True)
+            finally:
+                client.stop()
+                client.close()
+
+
+@pytest.fixture(params=["memory", "zookeeper"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    hosts = request.getfixturevalue("zookeeper") if request.param == "zookeeper" else None
+    c = Cluster(request.param, hosts)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def store(cluster: Cluster) -> Store:
+    return cluster.session()
+
+
+# --- objects ----------------------------------------------------------------------------------------
+
+def test_create_get_find_exists_list(store: Store) -> None:
+    b1, b2 = Bridge(id=new_id(), name="one"), Bridge(id=new_id(), name="two")
+    store.create(b1)
+    store.create(b2)
+    assert store.get(Bridge, b1.id) == b1
+    assert store.find(Bridge, b2.id) == b2
+    assert store.exists(Bridge, b1.id)
+    assert store.find(Bridge, new_id()) is None
+    assert not store.exists(Router, b1.id)
+    assert store.list(Bridge) == [b1, b2]
+    missing = new_id()
+    assert store.list(Bridge, [b2.id, missing, b1.id]) == [b2, b1]
+    assert store.list(Router) == []
+    with pytest.raises(NotFoundError):
+        store.get(Bridge, missing)
+    with pytest.raises(ConflictError):
+        store.create(Bridge(id=b1.id))
+
+
+def test_update_and_delete(store: Store) -> None:
+    bridge = Bridge(id=new_id(), name="before")
+    store.create(bridge)
+    store.update(bridge.replace(name="after"))
+    assert store.get(Bridge, bridge.id).name == "after"
+    store.multi([UpdateWith(Bridge, bridge.id, lambda b: b.replace(admin_state_up=False))])
+    assert store.get(Bridge, bridge.id) == bridge.replace(name="after", admin_state_up=False)
+    with pytest.raises(NotFoundError):
+        store.update(Bridge(id=new_id()))
+    store.delete(Bridge, bridge.id)
+    assert not store.exists(Bridge, bridge.id)
+    with pytest.raises(NotFoundError):
+        store.delete(Bridge, bridge.id)
+    store.multi([Delete(Bridge, bridge.id, ignore_missing=True)])
+
+
+def test_a_batch_that_fails_changes_nothing(store: Store) -> None:
+    bridge = Bridge(id=new_id())
+    kept = Bridge(id=new_id(), name="kept")
+    store.create(kept)
+    with pytest.raises(NotFoundError):
+        store.multi([
+            Create(bridge),
+            Create(Port(id=new_id(), network_id=bridge.id)),
+            UpdateWith(Bridge, kept.id, lambda b: b.replace(name="changed")),
+            Create(Port(id=new_id(), network_id=new_id())),   # refers to a missing bridge: fails last
+        ])
+    assert store.list(Bridge) == [kept]
+    assert store.list(Port) == []
+
+
+def test_ops_see_the_ops_before_them(store: Store) -> None:
+    chain, r1, r2 = Chain(id=new_id()), new_id(), new_id()
+    store.multi([
+        Create(chain),
+        Create(Rule(id=r1, chain_id=chain.id)),
+        Create(Rule(id=r2, chain_id=chain.id, action=RuleAction.DROP)),
+        UpdateWith(Chain, chain.id, lambda c: c.replace(rule_ids=(r2, r1))),
+    ])
+    assert store.get(Chain, chain.id).rule_ids == (r2, r1)
+
+
+def test_invalid_update_is_a_validation_error(store: Store) -> None:
+    bridge = Bridge(id=new_id())
+    store.create(bridge)
+    with pytest.raises(ValidationError):
+        store.multi([UpdateWith(Bridge, bridge.id, lambda b: b.replace(vni=1 << 30))])
+
+
+# --- referential integrity ----------------------------------------------------------------------------
+
+def test_ports_are_listed_on_their_bridge_and_cleared_on_delete(store: Store) -> None:
+    bridge = Bridge(id=new_id())
+    p1, p2 = Port(id=new_id(), network_id=bridge.id), Port(id=new_id(), network_id=bridge.id)
+    store.multi([Create(bridge), Create(p1), Create(p2)])
+    assert store.get(Bridge, bridge.id).port_ids == (p1.id, p2.id)
+    store.delete(Port, p1.id)
+    assert store.get(Bridge, bridge.id).port_ids == (p2.id,)
+
+
+def test_router_delete_cascades_to_ports_and_routes(store: Store) -> None:
+    router, bridge = Router(id=new_id()), Bridge(id=new_id())
+    rport = Port(id=new_id(), router_id=router.id, port_subnet="10.0.0.0/24", port_address="10.0.0.1")
+    bport = Port(id=new_id(), network_id=bridge.id, peer_id=rport.id)
+    route = Route(id=new_id(), router_id=router.id, next_hop_port_id=rport.id, dst_subnet="10.0.0.0/24")
+    store.multi([Create(router), Create(bridge), Create(rport), Create(bport), Create(route)])
+    assert store.get(Router, router.id).route_ids == (route.id,)
+    assert store.get(Port, rport.id).peer_id == bport.id
+    store.delete(Router, router.id)
+    assert not store.exists(Port, rport.id)
+    assert not store.exists(Route, route.id)
+    assert store.get(Port, bport.id).peer_id is None
+    assert store.get(Bridge, bridge.id).port_ids == (bport.id,)
+
+
+def test_chain_delete_cascades_to_rules_and_clears_filters(store: Store) -> None:
+    chain = Chain(id=new_id())
+    bridge = Bridge(id=new_id(), inbound_filter_id=chain.id)
+    rule = Rule(id=new_id(), chain_id=chain.id)
+    store.multi([Create(chain), Create(bridge), Create(rule)])
+    assert store.get(Chain, chain.id).network_inbound_ids == (bridge.id,)
+    assert store.get(Chain, chain.id).rule_ids == (rule.id,)
+    store.delete(Chain, chain.id)
+    assert not store.exists(Rule, rule.id)
+    assert store.get(Bridge, bridge.id).inbound_filter_id is None
+
+
+def test_error_binding_refuses_to_delete_a_router_with_a_load_balancer(store: Store) -> None:
+    router = Router(id=new_id())
+    lb = LoadBalancer(id=new_id(), router_id=router.id)
+    store.multi([Create(router), Create(lb)])
+    assert store.get(Router, router.id).load_balancer_id == lb.id
+    with pytest.raises(ConflictError):
+        store.delete(Router, router.id)
+    assert store.exists(Router, router.id) and store.exists(LoadBalancer, lb.id)
+    store.multi([Delete(LoadBalancer, lb.id), Delete(Router, router.id)])
+    assert not store.exists(Router, router.id)
+
+
+def test_linking_ports_sets_both_peers_and_stealing_is_refused(store: Store) -> None:
+    bridge = Bridge(id=new_id())
+    ports = [Port(id=new_id(), network_id=bridge.id) for _ in range(3)]
+    store.multi([Create(bridge), *(Create(p) for p in ports)])
+    a, b, c = (p.id for p in ports)
+    store.multi([UpdateWith(Port, a, lambda p: p.replace(peer_id=b))])
+    assert store.get(Port, a).peer_id == b
+    assert store.get(Port, b).peer_id == a
+    with pytest.raises(ConflictError):
+        store.multi([UpdateWith(Port, c, lambda p: p.replace(peer_id=b))])
+    assert store.get(Port, c).peer_id is None
+    assert store.get(Port, b).peer_id == a
+
+
+def test_a_reference_to_a_missing_object_is_not_found(store: Store) -> None:
+    missing = new_id()
+    with pytest.raises(NotFoundError) as err:
+        store.create(Port(id=new_id(), network_id=missing))
+    assert err.value.kind == "Bridge" and err.value.obj_id == missing
+
+
+def test_concurrent_updates_of_one_object_all_land(cluster: Cluster) -> None:
+    bridge = Bridge(id=new_id())
+    sessions = [cluster.session(f"api-{i}") for i in range(3)]
+    sessions[0].create(bridge)
+    rounds = 10
+
+    errors: list[Exception] = []
+
+    def bump(s: Store) -> None:
+        try:
+            for _ in range(rounds):
+                s.multi([UpdateWith(Bridge, bridge.id, lambda b: b.replace(tunnel_key=b.tunnel_key + 1))])
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=bump, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert sessions[0].get(Bridge, bridge.id).tunnel_key == rounds * len(sessions)
+
+
+# --- watches ------------------------------------------------------------------------------------------
+
+def test_watch_delivers_the_current_object_then_changes_in_order(store: Store) -> None:
+    bridge = Bridge(id=new_id(), name="v1")
+    store.create(bridge)
+    events: Recorder[ObjectEvent] = Recorder()
+    sub = store.watch(Bridge, bridge.id, events)
+    assert events.wait_for(1) == [ObjectUpdated(Bridge, bridge.id, bridge)]
+    store.update(bridge.replace(name="v2"))
+    assert events.wait_for(2)[1] == ObjectUpdated(Bridge, bridge.id, bridge.replace(name="v2"))
+    store.delete(Bridge, bridge.id)
+    assert events.wait_for(3)[2] == ObjectDeleted(Bridge, bridge.id)
+    sub.cancel()
+
+
+def test_watch_of_a_missing_object_waits_for_its_creation(store: Store) -> None:
+    bridge = Bridge(id=new_id())
+    events: Recorder[ObjectEvent] = Recorder()
+    store.watch(Bridge, bridge.id, events)
+    store.create(bridge)
+    assert events.wait_for(1) == [ObjectUpdated(Bridge, bridge.id, bridge)]
+
+
+def test_watch_class_delivers_every_object_and_changes(store: Store) -> None:
+    b1, b2 = Bridge(id=new_id(), name="one"), Bridge(id=new_id(), name="two")
+    store.create(b1)
+    events: Recorder[ObjectEvent] = Recorder()
+    store.watch_class(Bridge, events)
+    assert events.wait_for(1) == [ObjectUpdated(Bridge, b1.id, b1)]
+    store.create(b2)
+    assert events.wait_for(2)[1] == ObjectUpdated(Bridge, b2.id, b2)
+    store.update(b1.replace(name="uno"))
+    assert events.wait_for(3)[2] == ObjectUpdated(Bridge, b1.id, b1.replace(name="uno"))
+    store.delete(Bridge, b2.id)
+    assert events.wait_for(4)[3] == ObjectDeleted(Bridge, b2.id)
+
+
+def test_watches_see_changes_of_other_sessions_and_cancel_stops_them(cluster: Cluster) -> None:
+    writer, reader = cluster.session("writer"), cluster.session("reader")
+    bridge = Bridge(id=new_id(), name="v1")
+    writer.create(bridge)
+    cancelled: Recorder[ObjectEvent] = Recorder()
+    kept: Recorder[ObjectEvent] = Recorder()
+    sub = reader.watch(Bridge, bridge.id, cancelled)
+    reader.watch(Bridge, bridge.id, kept)
+    cancelled.wait_for(1)
+    kept.wait_for(1)
+    sub.cancel()
+    writer.update(bridge.replace(name="v2"))
+    assert kept.wait_for(2)[1] == ObjectUpdated(Bridge, bridge.id, bridge.replace(name="v2"))
+    assert len(cancelled.items) == 1
+
+
+# --- state keys ---------------------------------------------------------------------------------------
+
+def test_state_keys_are_shared_and_vanish_with_their_session(cluster: Cluster) -> None:
+    agent, api = cluster.session("agent-1"), cluster.session("api")
+    host = new_id()
+    agent.set_state(Host, host, "alive", "true")
+    assert api.get_state(Host, host, "alive") == StateValue("true", "agent-1")
+    seen: Recorder[StateValue | None] = Recorder()
+    api.watch_state(Host, host, "alive", seen)
+    assert seen.wait_for(1) == [StateValue("true", "agent-1")]
+    agent.set_state(Host, host, "alive", "yes")
+    assert seen.wait_for(2)[1] == StateValue("yes", "agent-1")
+    agent.close()
+    assert seen.wait_for(3)[2] is None
+    assert api.get_state(Host, host, "alive") is None
+
+
+def test_state_keys_last_write_wins(cluster: Cluster) -> None:
+    a, b, reader = cluster.session("a"), cluster.session("b"), cluster.session("reader")
+    host = new_id()
+    a.set_state(Host, host, "alive", "from-a")
+    b.set_state(Host, host, "alive", "from-b")
+    assert reader.get_state(Host, host, "alive") == StateValue("from-b", "b")
+    a.delete_state(Host, host, "alive")        # not a's any more: stays
+    a.close()
+    assert reader.get_state(Host, host, "alive") == StateValue("from-b", "b")
+    b.delete_state(Host, host, "alive")
+    assert reader.get_state(Host, host, "alive") is None
+
+
+def test_watch_state_of_an_unset_key_starts_with_none(store: Store) -> None:
+    seen: Recorder[StateValue | None] = Recorder()
+    store.watch_state(Host, new_id(), "alive", seen)
+    assert seen.wait_for(1) == [None]
+
+
+# --- state tables -------------------------------------------------------------------------------------
+
+def test_state_table_put_get_snapshot_remove(store: Store) -> None:
+    table = store.state_table(Bridge, new_id(), "mac_table/0")
+    assert table.snapshot() == {}
+    table.put("aa:bb:cc:00:00:01", "port-1")
+    table.put("10.0.0.1/32", "port-2")
+    table.put("aa:bb:cc:00:00:01", "port-3")
+    assert table.get("aa:bb:cc:00:00:01") == "port-3"
+    assert table.get("missing") is None
+    assert table.snapshot() == {"aa:bb:cc:00:00:01": "port-3", "10.0.0.1/32": "port-2"}
+    table.remove("10.0.0.1/32", "not-its-value")
+    assert table.get("10.0.0.1/32") == "port-2"
+    table.remove("10.0.0.1/32", "port-2")
+    table.remove("aa:bb:cc:00:00:01")
+    table.remove("never-there")
+    assert table.snapshot() == {}
+
+
+def test_state_table_watch_delivers_entries_then_changes(cluster: Cluster) -> None:
+    writer, reader = cluster.session("writer"), cluster.session("reader")
+    bridge = new_id()
+    writer.state_table(Bridge, bridge, "mac_table").put("k1", "v1")
+    changes: Recorder[tuple[str, str | None, str | None]] = Recorder()
+    reader.state_table(Bridge, bridge, "mac_table").watch(lambda k, old, new: changes((k, old, new)))
+    assert changes.wait_for(1) == [("k1", None, "v1")]
+    table = writer.state_table(Bridge, bridge, "mac_table")
+    table.put("k2", "v2")
+    assert changes.wait_for(2)[1] == ("k2", None, "v2")
+    table.put("k1", "v1b")
+    assert changes.wait_for(3)[2] == ("k1", "v1", "v1b")
+    table.remove("k2")
+    assert changes.wait_for(4)[3] == ("k2", "v2", None)
+
+
+def test_state_table_entries_vanish_with_their_session_unless_persistent(cluster: Cluster) -> None:
+    agent, api = cluster.session("agent-1"), cluster.session("api")
+    router = new_id()
+    mine = agent.state_table(Router, router, "arp_table")
+    mine.put("10.0.0.1", "aa:bb:cc:00:00:01")
+    mine.put("10.0.0.2", "aa:bb:cc:00:00:02", persistent=True)
+    theirs = api.state_table(Router, router, "arp_table")
+    changes: Recorder[tuple[str, str | None, str | None]] = Recorder()
+    theirs.watch(lambda k, old, new: changes((k, old, new)))
+    changes.wait_for(2)
+    agent.close()
+    events = changes.wait_for(3)
+    assert events[2] == ("10.0.0.1", "aa:bb:cc:00:00:01", None)
+    assert theirs.snapshot() == {"10.0.0.2": "aa:bb:cc:00:00:02"}
+
+
+def test_state_table_last_writer_owns_the_entry(cluster: Cluster) -> None:
+    a, b, reader = cluster.session("a"), cluster.session("b"), cluster.session("reader")
+    bridge = new_id()
+    a.state_table(Bridge, bridge, "t").put("k", "from-a")
+    b.state_table(Bridge, bridge, "t").put("k", "from-b")
+    a.close()
+    assert reader.state_table(Bridge, bridge, "t").get("k") == "from-b"
+    b.close()
+    assert reader.state_table(Bridge, bridge, "t").get("k") is None
+
+
+# --- sequences and sessions ---------------------------------------------------------------------------
+
+def test_next_sequence_is_unique_across_sessions(cluster: Cluster) -> None:
+    sessions = [cluster.session(f"api-{i}") for i in range(2)]
+    got: list[list[int]] = [[], []]
+
+    def draw(i: int) -> None:
+        got[i].extend(sessions[i].next_sequence("tunnel_key") for _ in range(20))
+
+    threads = [threading.Thread(target=draw, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(got[0] + got[1]) == list(range(1, 41))
+    assert sessions[0].next_sequence("other") == 1
+
+
+def test_a_closed_session_refuses_work(cluster: Cluster) -> None:
+    store = cluster.session()
+    store.close()
+    store.close()   # idempotent
+    with pytest.raises(StorageError):
+        store.create(Bridge(id=new_id()))
+
+
+# --- factory and the embedded store's files -----------------------------------------------------------
+
+def test_open_store_urls(tmp_path: Path) -> None:
+    assert parse_zookeeper_url("zookeeper://h1:2181,h2:2181/mido/") == ("h1:2181,h2:2181", "/mido")
+    assert parse_zookeeper_url("zookeeper://h1:2181") == ("h1:2181", "/midonet")
+    with pytest.raises(StorageError):
+        open_store("etcd://x")
+    store = open_store(f"memory:{tmp_path}", owner="agent")
+    assert store.owner == "agent"
+    store.create(Bridge(id=new_id()))
+    store.close()
+    assert (tmp_path / "store.snapshot").exists()
+
+
+def test_zookeeper_store_layout(zookeeper: str) -> None:
+    root = f"/layout-{uuid.uuid4().hex}"
+    store = open_store(f"zookeeper://{zookeeper}{root}")
+    try:
+        bridge = Bridge(id=new_id())
+        store.create(bridge)
+        store.set_state(Bridge, bridge.id, "active", "yes")
+        assert isinstance(store, ZooKeeperStore)
+        assert store.client.exists(f"{root}/zoom/0/models/Bridge/{bridge.id}") is not None
+        stat = store.client.exists(f"{root}/zoom/0/state/Bridge/{bridge.id}/active")
+        assert stat is not None and stat.ephemeralOwner == store.session_id
+    finally:
+        store.close()
+        client = KazooClient(hosts=zookeeper)
+        client.start(timeout=10)
+        client.delete(root, recursive=True)
+        client.stop()
+        client.close()
+
+
+def test_memory_store_persists_across_reopen(tmp_path: Path) -> None:
+    bridge = Bridge(id=new_id(), name="kept")
+    port = Port(id=new_id(), network_id=bridge.id)
+    store = open_store("memory", data_dir=tmp_path)
+    store.multi([Create(bridge), Create(port)])
+    store.multi([UpdateWith(Bridge, bridge.id, lambda b: b.replace(name="renamed"))])
+    assert store.next_sequence("tunnel_key") == 1
+    table = store.state_table(Bridge, bridge.id, "ip4_mac_table")
+    table.put("10.0.0.1", "aa:bb:cc:00:00:01", persistent=True)
+    table.put("10.0.0.2", "aa:bb:cc:00:00:02")
+    store.set_state(Bridge, bridge.id, "active", "yes")
+    with pytest.raises(StorageError):       # one opener per directory
+        open_store("memory", data_dir=tmp_path)
+    store.close()
+
+    again = open_store("memory", data_dir=tmp_path)
+    try:
+        assert again.get(Bridge, bridge.id) == bridge.replace(name="renamed", port_ids=(port.id,))
+        assert again.get(Port, port.id) == port
+        assert again.next_sequence("tunnel_key") == 2
+        assert again.state_table(Bridge, bridge.id, "ip4_mac_table").snapshot() == {
+            "10.0.0.1": "aa:bb:cc:00:00:01"}
+        assert again.get_state(Bridge, bridge.id, "active") is None
+    finally:
+        again.close()
+
+
+CRASHING_WRITER = """
+import os, sys
+from pathlib import Path
+from midonet.store.memory import MemoryBackend
+from midonet.topology.devices import Bridge
+store = MemoryBackend(Path(sys.argv[1])).connect("api")
+for bridge_id in sys.argv[2:]:
+    store.create(Bridge(id=bridge_id))
+os._exit(0)   # a crash: no close, no compaction
+"""
+
+
+def crash_after_writing(directory: Path, bridge_ids: list[str]) -> None:
+    subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(directory), *bridge_ids], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("damage", ["torn", "garbled"])
+def test_memory_store_loads_despite_a_damaged_last_log_line(tmp_path: Path, damage: str) -> None:
+    first, second, third = new_id(), new_id(), new_id()
+    crash_after_writing(tmp_path, [first, second, third])
+    log = tmp_path / "store.log"
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    if damage == "torn":
+        log.write_bytes(b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2])
+    else:
+        log.write_bytes(b"".join(lines[:2]) + b"\x00garbage{\n")
+    store = open_store("memory", data_dir=tmp_path)
+    try:
+        assert {b.id for b in store.list(Bridge)} == {first, second}
+        store.create(Bridge(id=third))      # appends after the damage cleanly
+    finally:
+        store.close()
+    store = open_store("memory", data_dir=tmp_path)
+    try:
+        assert {b.id for b in store.list(Bridge)} == {first, second, third}
+    finally:
+        store.close()
+
+
+def test_memory_store_refuses_a_log_damaged_in_the_middle(tmp_path: Path) -> None:
+    crash_after_writing(tmp_path, [new_id(), new_id()])
+    log = tmp_path / "store.log"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"not json\n" + lines[1])
+    with pytest.raises(StorageError):
+        open_store("memory", data_dir=tmp_path)
