@@ -1,0 +1,47 @@
+"""The `midonet` command: the entry point (`midonet = midonet.cli.main:main`) and its command tree.
+
+    midonet up | api                          run the all-in-one, or the API alone        (cli.serve)
+    midonet list | show | create | update | delete KIND ...   any resource of the API  (cli.resources)
+    midonet host register | list                                                        (cli.hosts)
+
+Connection options (`--api`, `--username`, `--password`, `--project`) may come before the command or after
+it; the environment and `~/.midonetrc` fill in the rest (cli.settings).
+
+May import: every `cli` module.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from midonet import __version__
+from midonet.cli import hosts, resources, serve
+from midonet.cli.resources import ApiOpt, PasswordOpt, ProjectOpt, UserOpt
+from midonet.cli.settings import Connection
+
+app = typer.Typer(name="midonet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="MidoNet: virtual networks (bridges, routers, ports, rules ...) over a REST API.")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"midonet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(ctx: typer.Context, api: ApiOpt = None, username: UserOpt = None, password: PasswordOpt = None,
+         project: ProjectOpt = None,
+         version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                      help="print the version and exit")) -> None:
+    """MidoNet: virtual networks (bridges, routers, ports, rules ...) over a REST API."""
+    ctx.obj = Connection(api, username, password, project)
+
+
+serve.register(app)
+resources.register(app)
+hosts.register(app)
+
+
+def main() -> None:
+    app()
