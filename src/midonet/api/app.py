@@ -14,7 +14,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from midonet.api import bgp, chains, devices, dhcp, groups, hosts, l4lb, mirrors, ports, root, traces, tunnelzones
+from midonet.api import (
+    bgp,
+    bridgetables,
+    chains,
+    devices,
+    dhcp,
+    groups,
+    hosts,
+    l4lb,
+    mirrors,
+    ports,
+    root,
+    traces,
+    tunnelzones,
+)
 from midonet.api.auth import Authenticator
 from midonet.api.errors import ApiError, error_response, from_topology_error
 from midonet.store.base import Store
@@ -25,7 +39,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/midonet-api"
 
 # Resource families register their routes here, in this order.
-FAMILIES = [root, devices, ports, chains, l4lb, groups, mirrors, bgp, hosts, tunnelzones, traces, dhcp]
+FAMILIES = [root, devices, ports, chains, l4lb, groups, mirrors, bgp, hosts, tunnelzones, traces, dhcp, bridgetables]
 
 
 def create_app(store: Store, auth: Authenticator) -> FastAPI:
