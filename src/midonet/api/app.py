@@ -25,6 +25,7 @@ from midonet.api import (
     l4lb,
     mirrors,
     ports,
+    qos,
     root,
     traces,
     tunnelzones,
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 PREFIX = "/midonet-api"
 
 # Resource families register their routes here, in this order.
-FAMILIES = [root, devices, ports, chains, l4lb, groups, mirrors, bgp, hosts, tunnelzones, traces, dhcp, bridgetables]
+FAMILIES = [
+    root, devices, ports, chains, l4lb, groups, mirrors, bgp, hosts, tunnelzones, traces, dhcp, bridgetables, qos,
+]
 
 
 def create_app(store: Store, auth: Authenticator) -> FastAPI:
