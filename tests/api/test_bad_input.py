@@ -32,7 +32,8 @@ def rejected(api: Api, response: httpx.Response, before: dict[str, Any], status:
     assert body["code"] == status
     assert isinstance(body["message"], str) and body["message"]
     if prop is not None:
-        assert prop in [v["property"] for v in body["violations"]], body
+        props = [v["property"] for v in body["violations"]]
+        assert any(p == prop or p.startswith((prop + ".", prop + "[")) for p in props), body
     assert snapshot(api.store) == before, "a rejected request changed the store"
     return body
 

@@ -144,8 +144,9 @@ def test_deleting_a_router_cascades_to_ports_and_routes_and_unlinks_peers(api: A
     route_ids = [r.get_id() for r in topo["router"].get_routes()]
     mido.delete_router(router_id)
     for rport in topo["rports"]:
-        with pytest.raises(Exception, match="404|Not Found"):
+        with pytest.raises(Exception) as e:
             mido.get_port(rport.get_id())
+        assert getattr(e.value, "code", None) == 404
     for bport in topo["bports"]:
         assert mido.get_port(bport.get_id()).get_peer_id() is None
     admin = api.http()

@@ -55,17 +55,27 @@ def error_response(status: int, message: str, violations: list[dict[str, str]] |
     return JSONResponse(body, status_code=status, media_type=ERROR_MEDIA_TYPE, headers=headers)
 
 
+def dto_property(field: str, rename: dict[str, str]) -> str:
+    """The DTO property for a model field path: the longest renamed prefix, the rest kept.
+
+    `condition.tp_dst.start` with {"condition.tp_dst": "tpDst"} -> `tpDst.start`;
+    `nat_targets[0].nw_start` with {"nat_targets": "natTargets"} -> `natTargets[0].nw_start`.
+    """
+    parts = field.split(".")
+    for cut in range(len(parts), 0, -1):
+        head = ".".join(parts[:cut])
+        base, bracket, index = head.partition("[")
+        if base in rename:
+            rest = ".".join(parts[cut:])
+            return rename[base] + (bracket + index if bracket else "") + ("." + rest if rest else "")
+    return field
+
+
 def from_topology_error(err: TopologyError, rename: dict[str, str] | None = None) -> ApiError:
     """The ApiError for a topology/store error; `rename` maps model field names to DTO property names."""
     if isinstance(err, ValidationError):
-        rename = rename or {}
-        violations = []
-        for v in err.violations:
-            head, _, rest = v.field.partition(".")
-            head_base, bracket, idx = head.partition("[")
-            prop = rename.get(head_base, head_base) + (bracket + idx if bracket else "")
-            prop = prop + ("." + rest if rest else "")
-            violations.append({"property": prop, "message": v.message})
+        violations = [{"property": dto_property(v.field, rename or {}), "message": v.message}
+                      for v in err.violations]
         message = "; ".join(f"{x['property']}: {x['message']}" if x["property"] else x["message"]
                             for x in violations)
         return ApiError(400, message, violations)

@@ -37,7 +37,9 @@ def negotiate(accept: str | None, type_names: tuple[str, ...], version: int, col
         m = _VENDOR.match(media)
         if m and m.group(2) in names:
             # Answer in the type asked for (old clients ask for older versions of the same shape).
-            return media if bool(m.group(1)) == collection else default
+            if bool(m.group(1)) == collection:
+                return vendor(type_names[0], int(m.group(3)), collection)
+            return default
     raise ApiError(406, f"Not acceptable: {accept}; this resource is {default}")
 
 
