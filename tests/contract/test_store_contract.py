@@ -484,26 +484,6 @@ def test_open_store_urls(tmp_path: Path) -> None:
     assert (tmp_path / "store.snapshot").exists()
 
 
-def test_zookeeper_store_layout(zookeeper: str) -> None:
-    root = f"/layout-{uuid.uuid4().hex}"
-    store = open_store(f"zookeeper://{zookeeper}{root}")
-    try:
-        bridge = Bridge(id=new_id())
-        store.create(bridge)
-        store.set_state(Bridge, bridge.id, "active", "yes")
-        assert isinstance(store, ZooKeeperStore)
-        assert store.client.exists(f"{root}/zoom/0/models/Bridge/{bridge.id}") is not None
-        stat = store.client.exists(f"{root}/zoom/0/state/Bridge/{bridge.id}/active")
-        assert stat is not None and stat.ephemeralOwner == store.session_id
-    finally:
-        store.close()
-        client = KazooClient(hosts=zookeeper)
-        client.start(timeout=10)
-        client.delete(root, recursive=True)
-        client.stop()
-        client.close()
-
-
 def test_memory_store_persists_across_reopen(tmp_path: Path) -> None:
     bridge = Bridge(id=new_id(), name="kept")
     port = Port(id=new_id(), network_id=bridge.id)

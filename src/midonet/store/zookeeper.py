@@ -56,7 +56,7 @@ from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from midonet.store import integrity
 from midonet.store.base import Create, Delete, ObjectDeleted, ObjectEvent, ObjectUpdated, Op, StateValue, Update
 from midonet.store.delivery import Delivery, Subscription
-from midonet.topology.errors import NotFoundError, StorageError, TopologyError, ValidationError, Violation
+from midonet.topology.errors import NotFoundError, StorageError, TopologyError
 from midonet.topology.record import Record, from_dict, to_dict
 from midonet.topology.registry import RECORD_TYPES
 
@@ -73,12 +73,18 @@ WatchFunc = Callable[..., bool | None]
 """A kazoo DataWatch / ChildrenWatch function: returning False stops the watch."""
 
 
+_AWKWARD = {"": "%", ".": "%2E", "..": "%2E%2E"}   # names ZooKeeper refuses, and what they become
+
+
 def segment(text: str) -> str:
-    """`text` as one path segment (percent-encoded); ValidationError for names ZooKeeper refuses."""
+    """`text` as one path segment: percent-encoded (so no "/"), never empty, "." or ".."."""
     encoded = quote(text, safe="")
-    if encoded in ("", ".", ".."):
-        raise ValidationError(Violation("id", f"{text!r} cannot be stored"))
-    return encoded
+    return _AWKWARD.get(encoded, encoded)
+
+
+def unsegment(name: str) -> str:
+    """The text of a path segment made by `segment`."""
+    return "" if name == "%" else unquote(name)
 
 
 def entry_name(key: str) -> str:
@@ -165,8 +171,14 @@ class ZooKeeperStore:
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        """Map kazoo's failures (connection loss, session expiry, timeouts) to StorageError."""
+        """Map kazoo's failures (connection loss, session expiry, timeouts) to StorageError.
+
+        While the client is reconnecting, refuse at once: kazoo would queue the request until the connection
+        is back, however long that takes.
+        """
         self._check_open()
+        if not self._client.connected:
+            raise StorageError(f"not connected to ZooKeeper ({self._client.state}); try again")
         try:
             yield
         except TopologyError:
@@ -227,12 +239,10 @@ class ZooKeeperStore:
 
     def multi(self, ops: Sequence[Op]) -> None:
         with self._errors():
-            for attempt in range(COMMIT_ATTEMPTS):
+            for _ in _races():
                 if self._commit_once(ops):
                     return
-                # another writer won: back off a random while (up to 64 ms), so racing writers spread out
-                time.sleep(random.uniform(0, 0.001 * (1 << min(attempt, 6))))
-            raise StorageError(f"the transaction lost {COMMIT_ATTEMPTS} races with other writers; try again")
+            raise _lost_races()
 
     def _commit_once(self, ops: Sequence[Op]) -> bool:
         """Plan and commit; False if another writer changed what the plan read (plan again)."""
@@ -285,7 +295,7 @@ class ZooKeeperStore:
     def next_sequence(self, name: str) -> int:
         path = f"{self._base}/sequences/{segment(name)}"
         with self._errors():
-            while True:
+            for _ in _races():
                 try:
                     data, stat = self._client.get(path)
                 except NoNodeError:
@@ -298,6 +308,7 @@ class ZooKeeperStore:
                 except BadVersionError:
                     continue
                 return number
+            raise _lost_races()
 
     # --- watches ---------------------------------------------------------------------------------
 
@@ -321,7 +332,7 @@ class ZooKeeperStore:
             self._ensure_kind(cls)
 
             def make(name: str) -> WatchFunc:
-                return _ObjectWatch(self, sub, cls, unquote(name), callback).on_data
+                return _ObjectWatch(self, sub, cls, unsegment(name), callback).on_data
 
             _ChildWatch(self, sub, self._kind_path(cls), make)
         return sub
@@ -336,7 +347,7 @@ class ZooKeeperStore:
     def _write_owned(self, path: str, data: bytes, ephemeral: bool) -> None:
         """Make `path` hold `data`, owned by this session (ephemeral) or by nobody; last write wins."""
         want_owner = self.session_id if ephemeral else 0
-        while True:
+        for _ in _races():
             try:
                 current, stat = self._client.get(path)
             except NoNodeError:
@@ -358,6 +369,7 @@ class ZooKeeperStore:
             tx.create(path, data, ephemeral=ephemeral)
             if not any(isinstance(r, Exception) for r in tx.commit()):
                 return
+        raise _lost_races()
 
     def get_state(self, cls: type[Record], obj_id: str, key: str) -> StateValue | None:
         with self._errors():
@@ -423,6 +435,19 @@ class ZooKeeperStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _races() -> Iterator[int]:
+    """Attempts at a read-modify-write other sessions may race, with a random back-off (up to 64 ms)
+    before each retry, so racing writers spread out. The caller raises `_lost_races()` after the last."""
+    for attempt in range(COMMIT_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, 0.001 * (1 << min(attempt, 6))))
+        yield attempt
+
+
+def _lost_races() -> StorageError:
+    return StorageError(f"lost {COMMIT_ATTEMPTS} races with other writers; try again")
 
 
 def _state_value(data: bytes) -> StateValue | None:
@@ -570,7 +595,7 @@ class ZooKeeperStateTable:
     def remove(self, key: str, value: str | None = None) -> None:
         path = self._entry_path(key)
         with self.store._errors():
-            while True:
+            for _ in _races():
                 try:
                     data, stat = self.store.client.get(path)
                     if value is not None and data.decode() != value:
@@ -581,6 +606,7 @@ class ZooKeeperStateTable:
                     return
                 except BadVersionError:
                     continue
+            raise _lost_races()
 
     def get(self, key: str) -> str | None:
         with self.store._errors():

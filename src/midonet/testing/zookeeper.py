@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,12 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+# The readiness probe's kazoo client: its "connection refused" while the server starts is expected.
+_quiet = logging.getLogger(__name__ + ".probe")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
 
 
 class ZooKeeperError(RuntimeError):
@@ -132,7 +139,7 @@ class ZooKeeperServer:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise ZooKeeperError(f"ZooKeeper exited with {self._process.returncode}: {self._log_tail()}")
-            client = KazooClient(hosts=f"127.0.0.1:{self.port}", timeout=2.0)
+            client = KazooClient(hosts=f"127.0.0.1:{self.port}", timeout=2.0, logger=_quiet)
             try:
                 client.start(timeout=1.0)
                 client.get_children("/")
