@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= $(CURDIR)/data
 LISTEN ?= 127.0.0.1:8181
-APT_PACKAGES := zookeeper
+APT_PACKAGES := zookeeper python3 python3-venv
 
 .PHONY: run test lint typecheck unit system-deps venv clean
 

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from midonet.cli.output import columns
 from midonet.cli.resources import parse_fields
 from midonet.client import Client
 
@@ -177,3 +178,11 @@ def test_parse_fields() -> None:
                          "ids=[1, 2]", "empty=", "text=a b", "quoted=\"42\"", "nan=NaN"]) == {
         "name": "front", "tenantId": "acme", "vlanId": 7, "adminStateUp": False, "x": None, "ids": [1, 2],
         "empty": "", "text": "a b", "quoted": "42", "nan": "NaN"}
+
+
+def test_table_columns_fit_the_width() -> None:
+    ports = [{"id": "a" * 36, "uri": "http://h/ports/a", "type": "Router", "deviceId": "d" * 36,
+              "portAddress": "10.0.0.1", "hostId": None, "tunnelKey": 7}]
+    assert columns(ports, "ports", 200) == ["id", "type", "deviceId", "portAddress", "tunnelKey"]
+    assert columns(ports, "ports", 64) == ["id", "type", "portAddress"]
+    assert columns(ports, "ports", 10) == ["id"]

@@ -1,7 +1,8 @@
 """How the CLI shows objects and errors: rich tables for people, `--json` for programs, one-line errors.
 
-    objects   a list is a table, one row per object, with the columns that say most (id, name, type first;
-              links and always-empty members left out; `show ID` or `--json` gives every member)
+    objects   a list is a table, one row per object, with the columns that say most (the kind's usual ones
+              first, then id, name, type ...) as many as fit the terminal; links and always-empty members
+              are left out (`show ID` or `--json` gives every member)
     object    one object is a two-column table, member and value, every member but hypermedia links
     --json    the API's JSON, as it came, indented
     errors    `error: <what>` on stderr, one line; `fail()` exits with status 1
@@ -12,22 +13,39 @@ May import: `midonet.client` (for the `Dto` type). Writes to stdout/stderr only.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from midonet.client import Dto
 
 FIRST_COLUMNS = ("id", "name", "type")
-MAX_COLUMNS = 8
+PIPE_WIDTH = 200            # table width when stdout is not a terminal (and COLUMNS is not set)
+
+# The columns that say most about the common kinds, in order; other members follow while the width allows.
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "bridges": ("id", "name", "tenantId", "adminStateUp"),
+    "routers": ("id", "name", "tenantId", "adminStateUp"),
+    "ports": ("id", "type", "deviceId", "portAddress", "portSubnet", "vlanId", "peerId", "hostId",
+              "interfaceName", "active"),
+    "routes": ("id", "type", "dstNetworkAddr", "dstNetworkLength", "nextHopGateway", "nextHopPort", "weight"),
+    "rules": ("id", "position", "type", "flowAction", "nwProto", "nwSrcAddress", "nwDstAddress", "jumpChainId"),
+    "chains": ("id", "name", "tenantId"),
+    "hosts": ("id", "name", "alive", "addresses"),
+}
 
 
 def console() -> Console:
     # Built per call so that tests redirecting stdout (CliRunner) see the output.
-    return Console(highlight=False, soft_wrap=False)
+    out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out = Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
+    return out
 
 
 def fail(message: str) -> NoReturn:
@@ -62,28 +80,42 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def columns(objs: Sequence[Dto]) -> list[str]:
-    """The members worth a column: not links, not empty in every row; id/name/type first; at most MAX."""
+def columns(objs: Sequence[Dto], kind: str, width: int) -> list[str]:
+    """The members worth a column, most telling first, as many as fit in `width`.
+
+    Links and members empty in every row are left out; the kind's usual columns (KIND_COLUMNS) come first,
+    then id/name/type, then the rest in the API's order. The id column is always shown.
+    """
     seen: list[str] = []
     for obj in objs:
         for key, value in obj.items():
             if key not in seen and not is_link(key, value):
                 seen.append(key)
     useful = [k for k in seen if any(not is_empty(o.get(k)) for o in objs)]
-    ordered = [k for k in FIRST_COLUMNS if k in useful] + [k for k in useful if k not in FIRST_COLUMNS]
-    return ordered[:MAX_COLUMNS]
+    order = [*KIND_COLUMNS.get(kind, ()), *FIRST_COLUMNS, *useful]
+    chosen: list[str] = []
+    used = 1
+    for key in dict.fromkeys(order):
+        if key not in useful:
+            continue
+        need = max(len(key), *(len(cell(o.get(key))) for o in objs)) + 3
+        if used + need <= width or key == "id":
+            chosen.append(key)
+            used += need
+    return chosen
 
 
 def print_objects(objs: Sequence[Dto], kind: str, as_json: bool) -> None:
+    """A table of `objs` (of `kind`, a path segment such as `port_groups`), or their JSON."""
     if as_json:
         print_json(list(objs))
         return
     out = console()
     if not objs:
-        out.print(f"no {kind}")
+        out.print(f"no {kind.replace('_', ' ')}")
         return
-    cols = columns(objs)
-    table = Table(show_lines=False, header_style="bold")
+    cols = columns(objs, kind, out.width)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     for col in cols:
         table.add_column(col, no_wrap=col == "id", overflow="fold")
     for obj in objs:

@@ -142,7 +142,7 @@ def list_objects(ctx: typer.Context, kind: KindArg, bridge: BridgeOpt = None, ro
             fail(f"{name} are listed under their parent: give {parent_hint(name)}")
         else:
             objs = client.list(name, **query)
-    print_objects(objs, name.replace("_", " "), as_json)
+    print_objects(objs, name, as_json)
 
 
 def show_object(ctx: typer.Context, kind: KindArg, obj_id: IdArg, as_json: JsonOpt = False, api: ApiOpt = None,
