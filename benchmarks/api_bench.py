@@ -74,30 +74,31 @@ def backend_store(name: str, tmp: Path) -> Iterator[Store]:
 
 
 def bench_api(backend: str, count: int, tmp: Path) -> None:
-    with backend_store(backend, tmp) as store, ApiServer(store, Authenticator([User("a", "a", Role.ADMIN)])) as s:
-        with httpx.Client(base_url=s.url, timeout=30) as http:
-            token = http.post("/login", auth=("a", "a")).json()["key"]
-            http.headers["X-Auth-Token"] = token
-            bridges: list[str] = []
-            ports: list[str] = []
+    auth = Authenticator([User("a", "a", Role.ADMIN)])
+    with backend_store(backend, tmp) as store, ApiServer(store, auth) as s, \
+            httpx.Client(base_url=s.url, timeout=30) as http:
+        token = http.post("/login", auth=("a", "a")).json()["key"]
+        http.headers["X-Auth-Token"] = token
+        bridges: list[str] = []
+        ports: list[str] = []
 
-            def create(i: int) -> None:
-                r = http.post("/bridges", json={"name": f"b{i}", "tenantId": "bench"})
-                bridges.append(r.headers["location"].rsplit("/", 1)[1])
-                r = http.post(f"/bridges/{bridges[-1]}/ports", json={})
-                ports.append(r.headers["location"].rsplit("/", 1)[1])
+        def create(i: int) -> None:
+            r = http.post("/bridges", json={"name": f"b{i}", "tenantId": "bench"})
+            bridges.append(r.headers["location"].rsplit("/", 1)[1])
+            r = http.post(f"/bridges/{bridges[-1]}/ports", json={})
+            ports.append(r.headers["location"].rsplit("/", 1)[1])
 
-            elapsed, lat = timed(count, create)
-            report(backend, "API create bridge+port", 2 * count, elapsed, [x / 2 for x in lat])
+        elapsed, lat = timed(count, create)
+        report(backend, "API create bridge+port", 2 * count, elapsed, [x / 2 for x in lat])
 
-            def read(i: int) -> None:
-                assert http.get(f"/bridges/{bridges[i]}").status_code == 200
-                assert http.get(f"/ports/{ports[i]}").status_code == 200
+        def read(i: int) -> None:
+            assert http.get(f"/bridges/{bridges[i]}").status_code == 200
+            assert http.get(f"/ports/{ports[i]}").status_code == 200
 
-            elapsed, lat = timed(count, read)
-            report(backend, "API read bridge+port", 2 * count, elapsed, [x / 2 for x in lat])
-            listed = http.get("/bridges")
-            assert len(listed.json()) == count
+        elapsed, lat = timed(count, read)
+        report(backend, "API read bridge+port", 2 * count, elapsed, [x / 2 for x in lat])
+        listed = http.get("/bridges")
+        assert len(listed.json()) == count
 
 
 def bench_store(backend: str, count: int, tmp: Path) -> None:

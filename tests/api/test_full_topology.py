@@ -120,7 +120,7 @@ def test_two_tenants_full_topology(api: Api, admin: Any) -> None:
         assert rules[2].get_nat_targets()[0]["addressFrom"] == f"10.{n}.1.10"
         assert rules[3].get_jump_chain_id() == t["sub"].get_id()
         assert (rules[4].get_nw_src_address(), rules[4].get_nw_src_length()) == ("192.168.0.0", 16)
-        snat = list(mido.get_chain(t["outbound"].get_id()).get_rules())[0]
+        snat = next(iter(mido.get_chain(t["outbound"].get_id()).get_rules()))
         assert snat.get_type() == "snat" and snat.get_out_ports() == [t["rports"][0].get_id()]
         assert snat.get_nat_targets()[0]["portFrom"] == 1024
         for i, bridge in enumerate(t["bridges"], start=1):
