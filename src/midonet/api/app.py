@@ -29,6 +29,7 @@ from midonet.api import (
     root,
     traces,
     tunnelzones,
+    unsupported,
     vteps,
 )
 from midonet.api.auth import Authenticator
@@ -43,7 +44,7 @@ PREFIX = "/midonet-api"
 # Resource families register their routes here, in this order.
 FAMILIES = [
     root, devices, ports, chains, l4lb, groups, mirrors, bgp, hosts, tunnelzones, traces, dhcp, bridgetables, qos,
-    vteps,
+    vteps, unsupported,
 ]
 
 
