@@ -346,6 +346,21 @@ def test_watches_see_changes_of_other_sessions_and_cancel_stops_them(cluster: Cl
     assert len(cancelled.items) == 1
 
 
+def test_a_watch_callback_may_use_the_store(store: Store) -> None:
+    bridge = Bridge(id=new_id())
+    names: Recorder[str | None] = Recorder()
+
+    def on_event(event: ObjectEvent) -> None:   # runs on the delivery thread, outside the store's lock
+        found = store.find(Bridge, event.id)
+        names(None if found is None else found.name)
+        if isinstance(event, ObjectUpdated) and event.obj.name is None:
+            store.update(event.obj.replace(name="named-by-the-watcher"))
+
+    store.watch(Bridge, bridge.id, on_event)
+    store.create(bridge)
+    wait_until(lambda: "named-by-the-watcher" in names.items, what="the watcher's own update")
+
+
 # --- state keys ---------------------------------------------------------------------------------------
 
 def test_state_keys_are_shared_and_vanish_with_their_session(cluster: Cluster) -> None:

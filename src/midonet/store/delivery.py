@@ -63,14 +63,16 @@ class Delivery:
         self._queue.put((Subscription(), done.set))
         return done.wait(timeout)
 
-    def close(self) -> None:
-        """Stop after the callbacks already posted; waits for the thread unless called from a callback."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop after the callbacks already posted; waits (up to `timeout`) unless called from a callback."""
         if self._closed:
             return
         self._closed = True
         self._queue.put(None)
         if threading.current_thread() is not self._thread:
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s: a watch callback is still running after %.0f s", self._thread.name, timeout)
 
     def _run(self) -> None:
         while True:

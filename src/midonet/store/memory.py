@@ -117,11 +117,11 @@ class MemoryBackend:
         with self._lock:
             if self._closed:
                 return
+            self._closed = True
             sessions = list(self._sessions)
         for session in sessions:
             session.close()
         with self._lock:
-            self._closed = True
             if self._journal is not None:
                 try:
                     self._journal.compact(self._image())
@@ -131,6 +131,12 @@ class MemoryBackend:
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError("the store is closed")
+
+    def __enter__(self) -> MemoryBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- persistence -----------------------------------------------------------------------------
 
