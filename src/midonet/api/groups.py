@@ -7,7 +7,7 @@ IpAddrGroupAddr-v1), the sets rule conditions match on (spec 3.5).
     /port_groups/{id}/ports/{portId}          GET, DELETE
     /ports/{id}/port_groups                   GET (the port's memberships, as PortGroupPort)
     /ip_addr_groups                           GET, POST {name, tenantId}
-    /ip_addr_groups/{id}                      GET, PUT (name), DELETE
+    /ip_addr_groups/{id}                      GET, PUT (the name only), DELETE
     /ip_addr_groups/{id}/ip_addrs             GET, POST {addr, version}
     /ip_addr_groups/{id}/versions/{4|6}/ip_addrs/{addr}   GET, DELETE
 
@@ -205,6 +205,8 @@ class IpAddrGroupResource(Resource[IPAddrGroup]):
 
     def dto_in(self, dto: Dto, data: dict[str, Any], old: IPAddrGroup | None, ctx: Ctx,
                parent_id: str | None) -> None:
+        if old is not None:
+            data["tenant_id"] = old.tenant_id   # a PUT renames the group, nothing else
         name = data.get("name")
         if name is None:
             raise bad_request("is required", "name")

@@ -173,7 +173,7 @@ def _admin(ctx: Ctx) -> None:
         raise forbidden("only admins may read or change hosts and port bindings")
 
 
-def _check_bindable(port: Port, host_id: str, interface: str) -> None:
+def _check_bindable(port: Port) -> None:
     if port.peer_id is not None:
         raise ConflictError(f"port {port.id} is an interior port (linked to port {port.peer_id}): "
                             "it cannot be bound")
@@ -187,7 +187,7 @@ def _bind(host_id: str, interface: str) -> Callable[[Record], Record]:
         assert isinstance(port, Port)
         if port.host_id == host_id and port.interface_name == interface:
             return port
-        _check_bindable(port, host_id, interface)
+        _check_bindable(port)
         return port.replace(host_id=host_id, interface_name=interface)
     return bind
 
@@ -196,7 +196,7 @@ def bind_ops(ctx: Ctx, host: Host, port: Port, interface: str) -> list[Op]:
     """The ops binding `port` to `interface` of `host` ([] when that is already the binding)."""
     if port.host_id == host.id and port.interface_name == interface:
         return []
-    _check_bindable(port, host.id, interface)
+    _check_bindable(port)
     for other in ctx.store.list(Port, host.port_ids):
         if other.id != port.id and other.interface_name == interface:
             raise conflict(f"interface {interface} of host {host.id} is already bound to port {other.id}")
