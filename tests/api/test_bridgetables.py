@@ -200,3 +200,33 @@ def test_tables_follow_the_tenant_of_their_device(api: Api, admin: httpx.Client,
         assert [e["ip"] for e in carol.get(f"/bridges/{b}/arp_table").json()] == ["10.0.0.5"]
         assert [e["ip"] for e in carol.get(f"/ports/{topo['rport']}/peering_table").json()] == ["10.0.0.9"]
         assert alice.delete(mac_uri).status_code == 204
+
+
+# --- persistence ---------------------------------------------------------------------------------------
+
+def test_api_entries_outlive_the_api_session_learned_ones_do_not(api: Api, admin: httpx.Client,
+                                                                 topo: dict[str, str]) -> None:
+    """Entries the API writes are persistent; an agent's learned entries go with the agent's session."""
+    if api.backend != "memory":
+        pytest.skip("needs a second session on the same backend (the memory backend's connect)")
+    from midonet.api.auth import Authenticator
+    from midonet.store.memory import MemoryStore
+    from midonet.testing.apiserver import ApiServer
+    from tests.api.conftest import USERS
+
+    assert isinstance(api.store, MemoryStore)
+    b = topo["bridge"]
+    agent, other_api = api.store.backend.connect("agent-host"), api.store.backend.connect("api-2")
+    agent.state_table(Bridge, b, "mac_table:0").put(MAC2, topo["p1"])
+    with ApiServer(other_api, Authenticator(USERS)) as server:
+        token = httpx.post(f"{server.url}/login", auth=("admin", "admin-pw")).json()["key"]
+        with httpx.Client(base_url=server.url, headers={"X-Auth-Token": token}) as c:
+            assert c.post(f"/bridges/{b}/mac_table", json={"macAddr": MAC1, "portId": topo["p0"]}).status_code == 201
+            assert c.post(f"/bridges/{b}/arp_table", json={"ip": "10.0.0.5", "mac": MAC1}).status_code == 201
+            assert c.post(f"/ports/{topo['rport']}/peering_table", json={"ip": "10.0.0.9", "mac": MAC1}) \
+                .status_code == 201
+    other_api.close()
+    agent.close()
+    assert [(e["macAddr"], e["portId"]) for e in admin.get(f"/bridges/{b}/mac_table").json()] == [(MAC1, topo["p0"])]
+    assert [e["ip"] for e in admin.get(f"/bridges/{b}/arp_table").json()] == ["10.0.0.5"]
+    assert [e["ip"] for e in admin.get(f"/ports/{topo['rport']}/peering_table").json()] == ["10.0.0.9"]
