@@ -33,10 +33,11 @@ from midonet.api.resource import (
     context,
     in_thread,
     json_response,
+    merge_update,
     no_content,
     read_json,
 )
-from midonet.store.base import Create, Op, Update
+from midonet.store.base import Create, Op
 from midonet.topology.devices import Bridge, NextHop, Port, Route, Router
 from midonet.topology.ids import cluster_tunnel_key, new_id
 
@@ -200,7 +201,7 @@ def register(router: APIRouter) -> None:
                     raise conflict(f"port {p.id} is already linked to port {p.peer_id}")
                 if p.host_id is not None or p.interface_name is not None:
                     raise conflict(f"port {p.id} is bound to a host interface and cannot be linked")
-            ctx.store.multi([Update(port.replace(peer_id=peer.id))])
+            ctx.store.multi([merge_update(port, port.replace(peer_id=peer.id))])
         await in_thread(work)
         return Response(status_code=201, headers={"Location": f"{ctx.base}/ports/{port_id}/link"})
 
@@ -226,7 +227,7 @@ def register(router: APIRouter) -> None:
             port = PORTS.load(ctx, port_id)
             PORTS.check_write(port, ctx)
             if port.peer_id is not None:
-                ctx.store.multi([Update(port.replace(peer_id=None))])
+                ctx.store.multi([merge_update(port, port.replace(peer_id=None))])
         await in_thread(work)
         return no_content()
 

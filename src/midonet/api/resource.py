@@ -20,6 +20,7 @@ May import: `midonet.topology`, `midonet.store`, `api.errors`, `api.media`, `api
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from midonet.api.auth import Authenticator, Principal
 from midonet.api.errors import bad_request, forbidden, from_topology_error, not_found
 from midonet.api.media import check_content_type, negotiate
-from midonet.store.base import Create, Delete, Op, Store, Update
+from midonet.store.base import Create, Delete, Op, Store, UpdateWith
 from midonet.topology.errors import NotFoundError, TopologyError
 from midonet.topology.ids import canonical_id, new_id
 from midonet.topology.record import Record, from_dict, to_dict
@@ -166,10 +167,24 @@ class Resource(Generic[R]):
         return [Create(obj)]
 
     def update_ops(self, obj: R, old: R, ctx: Ctx) -> list[Op]:
-        return [Update(obj)]
+        return [merge_update(old, obj)]
 
     def delete_ops(self, obj: R, ctx: Ctx) -> list[Op]:
         return [Delete(self.cls, obj.id)]
+
+
+def merge_update(old: Record, new: Record) -> Op:
+    """An op applying to the stored object only the fields that differ between `old` and `new`.
+
+    `old` is what the request read, `new` what it wants; the store applies the difference to the object as it
+    is inside the transaction, so references added meanwhile (a port created on the bridge being renamed)
+    are kept. Two requests changing the same field: the last one wins.
+    """
+    changes = {f.name: getattr(new, f.name) for f in dataclasses.fields(new)
+               if getattr(new, f.name) != getattr(old, f.name)}
+    if not changes:
+        return UpdateWith(type(new), new.id, lambda stored: stored)
+    return UpdateWith(type(new), new.id, lambda stored: dataclasses.replace(stored, **changes))
 
 
 # --- request plumbing ------------------------------------------------------------------------------
