@@ -30,15 +30,16 @@ def negotiate(accept: str | None, type_names: tuple[str, ...], version: int, col
     default = vendor(type_names[0], version, collection)
     if not accept:
         return default
-    names = {n.lower() for n in type_names}
+    names = {n.lower(): n for n in type_names}
     for media in _types(accept):
         if media in ("*/*", "application/*", "application/json"):
             return default
         m = _VENDOR.match(media)
         if m and m.group(2) in names:
-            # Answer in the type asked for (old clients ask for older versions of the same shape).
+            # Answer in the type asked for, spelt canonically (old clients ask for older versions or aliases
+            # of the same shape, e.g. GreTunnelZoneHost for TunnelZoneHost).
             if bool(m.group(1)) == collection:
-                return vendor(type_names[0], int(m.group(3)), collection)
+                return vendor(names[m.group(2)], int(m.group(3)), collection)
             return default
     raise ApiError(406, f"Not acceptable: {accept}; this resource is {default}")
 
