@@ -96,6 +96,18 @@ class Token:
         return formatdate(self.expires_at, usegmt=True)
 
 
+def load_users(path: Path) -> tuple[list[User], float]:
+    """The users of a users file and its token lifetime; ValueError naming the file if it is malformed."""
+    try:
+        data: Any = json.loads(path.read_text())
+        users = [User(name=u["name"], password=u["password"], role=Role(u.get("role", "tenant_user")),
+                      tenant=u.get("tenant")) for u in data.get("users", [])]
+        ttl = float(data.get("token_ttl_seconds", DEFAULT_TOKEN_TTL))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: not a valid users file: {e}") from None
+    return users, ttl
+
+
 def hash_password(password: str, iterations: int = 100_000) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
@@ -115,13 +127,8 @@ class Authenticator:
 
     @classmethod
     def from_file(cls, path: Path, clock: Callable[[], float] = time.time) -> Authenticator:
-        try:
-            data: Any = json.loads(path.read_text())
-            users = [User(name=u["name"], password=u["password"], role=Role(u.get("role", "tenant_user")),
-                          tenant=u.get("tenant")) for u in data.get("users", [])]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: not a valid users file: {e}") from e
-        return cls(users, float(data.get("token_ttl_seconds", DEFAULT_TOKEN_TTL)), clock)
+        users, ttl = load_users(path)
+        return cls(users, ttl, clock)
 
     def login(self, authorization: str | None, project: str | None = None) -> Token:
         """A new token for the Basic credentials in `authorization`; ApiError(401) if they are wrong."""

@@ -21,7 +21,6 @@ May import: `midonet.api`, `midonet.store`, `midonet.cli.output` (and uvicorn).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -32,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
@@ -115,17 +114,14 @@ def admin_password(data_dir: Path, env: Mapping[str, str]) -> AdminPassword:
 
 def extra_users(path: Path) -> tuple[list[User], float]:
     """The users of DIR/users.json (none when absent) and its token lifetime; `admin` left out."""
-    from midonet.api.auth import DEFAULT_TOKEN_TTL, Role, User
+    from midonet.api.auth import DEFAULT_TOKEN_TTL, load_users
 
     if not path.exists():
         return [], DEFAULT_TOKEN_TTL
     try:
-        data: Any = json.loads(path.read_text())
-        users = [User(name=u["name"], password=u["password"], role=Role(u.get("role", "tenant_user")),
-                      tenant=u.get("tenant")) for u in data.get("users", [])]
-        ttl = float(data.get("token_ttl_seconds", DEFAULT_TOKEN_TTL))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ServeError(f"{path}: not a valid users file: {e}") from None
+        users, ttl = load_users(path)
+    except ValueError as e:
+        raise ServeError(str(e)) from None
     return [u for u in users if u.name != ADMIN], ttl
 
 
