@@ -21,6 +21,7 @@ May import: `midonet.topology`, `midonet.store`, `api.errors`, `api.media`, `api
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class Ctx:
 def _encode(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
-    if hasattr(value, "value") and not isinstance(value, (int, str)):
+    if isinstance(value, enum.Enum):
         return value.value
     return value
 
