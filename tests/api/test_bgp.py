@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.checks import rejected, snapshot
 from tests.api.conftest import Api
-from tests.api.test_bad_input import rejected, snapshot
 
 MISSING = "00000000-0000-0000-0000-00000000abcd"
 

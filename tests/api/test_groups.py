@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.checks import rejected, snapshot
 from tests.api.conftest import Api
-from tests.api.test_bad_input import rejected, snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from midonet.topology.hosts import Host
+from tests.api.checks import rejected, snapshot
 from tests.api.conftest import Api
-from tests.api.test_bad_input import rejected, snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
