@@ -1,0 +1,9 @@
+"""The datapath: where packets are forwarded at speed, driven by the agent.
+
+    base     -- the `Datapath` protocol, flow keys and actions, upcalls, stats (the contract)
+    memory/  -- fake hosts wired by an in-memory underlay: a real flow table that forwards (tests, sandbox,
+                scale runs); a product, not a mock
+    linux/   -- the tc-BPF fast path (later)
+
+May import: `midonet.packets`. Every backend passes one conformance suite (tests/contract/).
+"""

@@ -1,0 +1,185 @@
+"""The `Datapath` contract the agent drives (spec 1.7, 3.12; ARCHITECTURE.md rule 6).
+
+A datapath has numbered ports and a flow table. A packet arriving on a port is looked up in the table; a
+packet matching an installed flow has the flow's actions applied without the agent hearing of it (the fast
+path). A packet matching no flow is handed to the agent as an `Upcall` (a "miss"); the agent simulates it,
+installs a flow and `execute`s the packet with the same actions.
+
+Flows are *masked* matches (megaflows): a `FlowKey` names the fields it matches exactly (the fields the
+simulation read, spec 3.1) and their values; every other field is wildcarded. Field names are
+`midonet.packets.flowmatch.FIELDS` plus `tunnel_id` (the VNI of a packet that arrived on a tunnel port). Two
+installed flows never overlap in a way the agent relies on: the agent installs at most one flow per key.
+
+Actions, applied in order to the packet (a flow with no actions drops):
+
+    SetFields(changes)    rewrite header fields: eth_src, eth_dst, ip_src, ip_dst, ip_ttl, ip_tos, tp_src,
+                          tp_dst (checksums fixed up); changes are (field, value) pairs
+    PushVlan(vid)         push an 802.1Q tag
+    PopVlan()             pop the outermost tag
+    SetTunnel(key, src, dst)
+                          set the tunnel metadata for a following Output to a VXLAN port: VNI `key`,
+                          underlay source and destination IPv4 addresses
+    Output(port)          send a copy of the packet, as it is now, out of datapath port `port`
+    Userspace()           hand the packet to the agent (a flow the datapath cannot express, spec 1.7)
+
+Stats: each flow counts packets and bytes and remembers when it was last used (`time.monotonic()`), which
+the agent reads to expire idle flows.
+
+Errors: `DatapathError` (a port that does not exist, a name already in use, a backend failure).
+
+May import: `midonet.packets`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from midonet.packets.flowmatch import FIELDS, FieldValue, FlowMatch
+
+TUNNEL_FIELDS: tuple[str, ...] = ("tunnel_id",)
+KEY_FIELDS: tuple[str, ...] = FIELDS + TUNNEL_FIELDS
+SETTABLE_FIELDS: frozenset[str] = frozenset(
+    {"eth_src", "eth_dst", "ip_src", "ip_dst", "ip_ttl", "ip_tos", "tp_src", "tp_dst"})
+_ORDER = {name: i for i, name in enumerate(KEY_FIELDS)}
+
+
+class DatapathError(Exception):
+    """A datapath operation failed (unknown port, name in use, backend failure)."""
+
+
+class PortKind(enum.StrEnum):
+    NETDEV = "netdev"   # a VM's or container's interface (tap, veth)
+    VXLAN = "vxlan"     # the overlay tunnel port (collect-metadata VXLAN)
+
+
+@dataclass(frozen=True, slots=True)
+class DpPort:
+    number: int
+    name: str
+    kind: PortKind
+
+
+@dataclass(frozen=True, slots=True)
+class FlowKey:
+    """A masked match: exact values for `fields` (in `KEY_FIELDS` order), every other field wildcarded."""
+
+    fields: tuple[tuple[str, FieldValue], ...]
+
+    @classmethod
+    def of(cls, values: dict[str, FieldValue]) -> FlowKey:
+        unknown = set(values) - set(KEY_FIELDS)
+        if unknown:
+            raise ValueError(f"not datapath match fields: {sorted(unknown)}")
+        return cls(tuple(sorted(values.items(), key=lambda kv: _ORDER[kv[0]])))
+
+    @classmethod
+    def from_match(cls, match: FlowMatch, fields: Iterable[str], tunnel_id: int | None = None) -> FlowKey:
+        """The key matching `match` on `fields` (use `match.mask_fields()`), and on the tunnel id if given."""
+        values: dict[str, FieldValue] = {f: match.peek(f) for f in fields if f in _ORDER}
+        if tunnel_id is not None:
+            values["tunnel_id"] = tunnel_id
+        return cls.of(values)
+
+    @property
+    def mask(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.fields)
+
+    def get(self, field: str) -> FieldValue:
+        return dict(self.fields).get(field)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetFields:
+    changes: tuple[tuple[str, FieldValue], ...]
+
+    def __post_init__(self) -> None:
+        bad = {name for name, _ in self.changes} - SETTABLE_FIELDS
+        if bad:
+            raise ValueError(f"a datapath cannot set {sorted(bad)}")
+
+
+@dataclass(frozen=True, slots=True)
+class PushVlan:
+    vid: int
+
+
+@dataclass(frozen=True, slots=True)
+class PopVlan:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetTunnel:
+    key: int
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True, slots=True)
+class Userspace:
+    pass
+
+
+Action = Output | SetFields | PushVlan | PopVlan | SetTunnel | Userspace
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    key: FlowKey
+    actions: tuple[Action, ...]   # empty: drop
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStats:
+    packets: int = 0
+    bytes: int = 0
+    last_used: float | None = None   # time.monotonic() of the last packet, None if never used
+
+
+@dataclass(frozen=True, slots=True)
+class Upcall:
+    """A packet that matched no flow (or hit a Userspace action), handed to the agent."""
+
+    port: int
+    packet: bytes
+    tunnel_id: int | None = None
+    tunnel_src: str | None = None
+
+
+class Datapath(Protocol):
+    """See the module docstring."""
+
+    @property
+    def name(self) -> str: ...
+
+    def add_port(self, name: str, kind: PortKind = PortKind.NETDEV) -> DpPort:
+        """Attach the interface `name` (NETDEV) or create the tunnel port (VXLAN); DatapathError if in use."""
+
+    def remove_port(self, number: int) -> None:
+        """Detach a port; flows that output to it stay (they drop those copies) until the agent removes them."""
+
+    def ports(self) -> list[DpPort]: ...
+
+    def install(self, flow: Flow) -> None:
+        """Install `flow`, replacing an installed flow with the same key (its stats restart)."""
+
+    def remove(self, key: FlowKey) -> FlowStats | None:
+        """Remove the flow with this key; its final stats, or None if there was none."""
+
+    def flows(self) -> list[tuple[Flow, FlowStats]]: ...
+
+    def execute(self, packet: bytes, actions: Sequence[Action], in_port: int | None = None) -> None:
+        """Apply `actions` to `packet` (as if it had arrived on `in_port`), without a flow lookup."""
+
+    def on_upcall(self, handler: Callable[[Upcall], None]) -> None:
+        """Deliver misses to `handler` (one handler; replacing it is allowed)."""
+
+    def close(self) -> None: ...
