@@ -77,3 +77,13 @@ def api(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Api]:
 def admin(api: Api) -> Iterator[httpx.Client]:
     with api.http("admin") as client:
         yield client
+
+
+def second_session(api: Api, owner: str) -> Store:
+    """Another session on the store behind `api` (an agent's, a second API server's), on either backend;
+    the caller closes it."""
+    from midonet.store.memory import MemoryStore
+    from midonet.store.zookeeper import ZooKeeperStore
+
+    assert isinstance(api.store, MemoryStore | ZooKeeperStore)
+    return api.store.connect(owner)

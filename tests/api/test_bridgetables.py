@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from midonet.api.auth import Authenticator
+from midonet.testing.apiserver import ApiServer
 from midonet.topology.devices import Bridge, Port
-from tests.api.conftest import Api
-from tests.api.test_bad_input import rejected, snapshot
+from tests.api.checks import rejected, snapshot
+from tests.api.conftest import USERS, Api, second_session
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -207,16 +209,8 @@ def test_tables_follow_the_tenant_of_their_device(api: Api, admin: httpx.Client,
 def test_api_entries_outlive_the_api_session_learned_ones_do_not(api: Api, admin: httpx.Client,
                                                                  topo: dict[str, str]) -> None:
     """Entries the API writes are persistent; an agent's learned entries go with the agent's session."""
-    if api.backend != "memory":
-        pytest.skip("needs a second session on the same backend (the memory backend's connect)")
-    from midonet.api.auth import Authenticator
-    from midonet.store.memory import MemoryStore
-    from midonet.testing.apiserver import ApiServer
-    from tests.api.conftest import USERS
-
-    assert isinstance(api.store, MemoryStore)
     b = topo["bridge"]
-    agent, other_api = api.store.backend.connect("agent-host"), api.store.backend.connect("api-2")
+    agent, other_api = second_session(api, "agent-host"), second_session(api, "api-2")
     agent.state_table(Bridge, b, "mac_table:0").put(MAC2, topo["p1"])
     with ApiServer(other_api, Authenticator(USERS)) as server:
         token = httpx.post(f"{server.url}/login", auth=("admin", "admin-pw")).json()["key"]

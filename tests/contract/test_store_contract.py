@@ -33,15 +33,20 @@ from midonet.store.base import (
     UpdateWith,
 )
 from midonet.store.factory import open_store, parse_zookeeper_url
-from midonet.store.memory import MemoryBackend
+from midonet.store.journal import Image, ObjectsWritten, TableEntrySet
+from midonet.store.memory import MemoryBackend, MemoryStore
 from midonet.store.zookeeper import ZooKeeperStore
 from midonet.topology.chains import Chain, Rule, RuleAction
 from midonet.topology.devices import Bridge, Port, Route, Router
 from midonet.topology.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from midonet.topology.hosts import Host
 from midonet.topology.l4lb import LoadBalancer
+from midonet.topology.record import Record
 
 T = TypeVar("T")
+TableChange = tuple[str, str | None, str | None]
+
+MAC1, MAC2 = "aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02"
 
 
 def new_id() -> str:
@@ -147,6 +152,15 @@ def test_create_get_find_exists_list(store: Store) -> None:
         store.get(Bridge, missing)
     with pytest.raises(ConflictError):
         store.create(Bridge(id=b1.id))
+
+
+def test_list_keeps_creation_order_through_updates(store: Store) -> None:
+    bridges = [Bridge(id=new_id(), name=f"b{i}") for i in range(4)]
+    for bridge in bridges:
+        store.create(bridge)
+    store.update(bridges[0].replace(name="renamed"))
+    store.multi([UpdateWith(Bridge, bridges[2].id, lambda b: b.replace(admin_state_up=False))])
+    assert [b.id for b in store.list(Bridge)] == [b.id for b in bridges]
 
 
 def test_update_and_delete(store: Store) -> None:
@@ -459,6 +473,108 @@ def test_state_table_last_writer_owns_the_entry(cluster: Cluster) -> None:
     assert reader.state_table(Bridge, bridge, "t").get("k") is None
 
 
+def test_table_names_lists_the_tables_holding_entries(cluster: Cluster) -> None:
+    agent, api = cluster.session("agent-1"), cluster.session("api")
+    bridge, other = new_id(), new_id()
+    assert api.table_names(Bridge, bridge) == []
+    agent.state_table(Bridge, bridge, "mac_table:10").put(MAC1, "port-1")
+    agent.state_table(Bridge, bridge, "mac_table:0").put(MAC1, "port-2")
+    api.state_table(Bridge, bridge, "ip4_mac_table").put("10.0.0.1", MAC1, persistent=True)
+    api.state_table(Bridge, other, "mac_table:0").put(MAC2, "port-3")
+    api.state_table(Router, bridge, "arp_table").put("10.0.0.1", MAC1)   # same id, another class
+    assert api.table_names(Bridge, bridge) == ["ip4_mac_table", "mac_table:0", "mac_table:10"]
+    agent.state_table(Bridge, bridge, "mac_table:10").remove(MAC1)       # emptied: not listed
+    assert api.table_names(Bridge, bridge) == ["ip4_mac_table", "mac_table:0"]
+    agent.close()                                                        # ephemeral entries go
+    assert api.table_names(Bridge, bridge) == ["ip4_mac_table"]
+    assert api.table_names(Bridge, other) == ["mac_table:0"]
+    assert api.table_names(Router, bridge) == ["arp_table"]
+
+
+# --- deleting an object takes its state with it --------------------------------------------------------
+
+def watch_table(store: Store, cls: type[Record], obj_id: str, name: str) -> Recorder[TableChange]:
+    changes: Recorder[TableChange] = Recorder()
+    store.state_table(cls, obj_id, name).watch(lambda k, old, new: changes((k, old, new)))
+    return changes
+
+
+def test_deleting_an_object_removes_its_state_keys_and_tables(cluster: Cluster) -> None:
+    api, agent, watcher = cluster.session("api"), cluster.session("agent-1"), cluster.session("watcher")
+    bridge, kept = Bridge(id=new_id()), Bridge(id=new_id())
+    api.multi([Create(bridge), Create(kept)])
+    for b in (bridge, kept):
+        agent.set_state(Bridge, b.id, "active", "yes")
+        agent.state_table(Bridge, b.id, "mac_table:0").put(MAC1, "port-1")
+        agent.state_table(Bridge, b.id, "mac_table:10").put(MAC2, "port-2")
+        api.state_table(Bridge, b.id, "mac_table:10").put(MAC1, "port-3", persistent=True)
+    events: Recorder[ObjectEvent] = Recorder()
+    watcher.watch(Bridge, bridge.id, events)
+    states: Recorder[StateValue | None] = Recorder()
+    watcher.watch_state(Bridge, bridge.id, "active", states)
+    untagged = watch_table(watcher, Bridge, bridge.id, "mac_table:0")
+    vlan = watch_table(watcher, Bridge, bridge.id, "mac_table:10")
+    events.wait_for(1)
+    states.wait_for(1)
+    untagged.wait_for(1)
+    vlan.wait_for(2)
+
+    api.delete(Bridge, bridge.id)
+
+    assert api.table_names(Bridge, bridge.id) == []
+    assert api.state_table(Bridge, bridge.id, "mac_table:10").snapshot() == {}
+    assert api.get_state(Bridge, bridge.id, "active") is None
+    assert events.wait_for(2)[1] == ObjectDeleted(Bridge, bridge.id)
+    assert states.wait_for(2)[1] is None
+    assert untagged.wait_for(2)[1] == (MAC1, "port-1", None)
+    assert sorted(vlan.wait_for(4)[2:]) == [(MAC1, "port-3", None), (MAC2, "port-2", None)]
+    # the other bridge keeps everything
+    assert api.table_names(Bridge, kept.id) == ["mac_table:0", "mac_table:10"]
+    assert api.get_state(Bridge, kept.id, "active") == StateValue("yes", "agent-1")
+    # a table watch goes on after its object's delete (an agent that has not seen it yet writes again)
+    agent.state_table(Bridge, bridge.id, "mac_table:0").put(MAC2, "port-4")
+    assert untagged.wait_for(3)[2] == (MAC2, None, "port-4")
+    # the agent still owns its entries of the other bridge
+    agent.close()
+    assert api.table_names(Bridge, kept.id) == ["mac_table:10"]
+    assert api.state_table(Bridge, kept.id, "mac_table:10").snapshot() == {MAC1: "port-3"}
+
+
+def test_a_cascade_removes_the_state_of_every_object_it_deletes(cluster: Cluster) -> None:
+    api, agent = cluster.session("api"), cluster.session("agent-1")
+    router = Router(id=new_id())
+    rport = Port(id=new_id(), router_id=router.id, port_subnet="10.0.0.0/24", port_address="10.0.0.1")
+    route = Route(id=new_id(), router_id=router.id, next_hop_port_id=rport.id, dst_subnet="10.0.0.0/24")
+    api.multi([Create(router), Create(rport), Create(route)])
+    agent.set_state(Port, rport.id, "active", "yes")
+    api.set_state(Router, router.id, "owner-note", "api's own")
+    agent.state_table(Router, router.id, "arp_table").put("10.0.0.2", MAC1)
+    api.state_table(Port, rport.id, "peering_table").put("10.0.0.9", MAC2, persistent=True)
+    peering = watch_table(agent, Port, rport.id, "peering_table")
+    peering.wait_for(1)
+
+    api.delete(Router, router.id)
+
+    assert not api.exists(Port, rport.id) and not api.exists(Route, route.id)
+    assert api.get_state(Port, rport.id, "active") is None
+    assert api.get_state(Router, router.id, "owner-note") is None
+    assert api.table_names(Router, router.id) == []
+    assert api.table_names(Port, rport.id) == []
+    assert peering.wait_for(2)[1] == ("10.0.0.9", MAC2, None)
+
+
+def test_a_failed_delete_keeps_the_state(store: Store) -> None:
+    router = Router(id=new_id())
+    lb = LoadBalancer(id=new_id(), router_id=router.id)
+    store.multi([Create(router), Create(lb)])
+    store.set_state(Router, router.id, "k", "v")
+    store.state_table(Router, router.id, "arp_table").put("10.0.0.2", MAC1, persistent=True)
+    with pytest.raises(ConflictError):     # the load balancer refuses it (ERROR)
+        store.delete(Router, router.id)
+    assert store.get_state(Router, router.id, "k") == StateValue("v", "api")
+    assert store.table_names(Router, router.id) == ["arp_table"]
+
+
 # --- sequences and sessions ---------------------------------------------------------------------------
 
 def test_next_sequence_is_unique_across_sessions(cluster: Cluster) -> None:
@@ -475,6 +591,22 @@ def test_next_sequence_is_unique_across_sessions(cluster: Cluster) -> None:
         t.join(timeout=30)
     assert sorted(got[0] + got[1]) == list(range(1, 41))
     assert sessions[0].next_sequence("other") == 1
+
+
+def test_connect_opens_another_session_on_the_same_store(cluster: Cluster) -> None:
+    api = cluster.session("api")
+    assert isinstance(api, MemoryStore | ZooKeeperStore)
+    bridge = Bridge(id=new_id())
+    api.create(bridge)
+    agent = api.connect("agent-1")
+    try:
+        assert agent.owner == "agent-1"
+        assert agent.get(Bridge, bridge.id) == bridge
+        agent.state_table(Bridge, bridge.id, "mac_table:0").put(MAC1, "port-1")
+        api.state_table(Bridge, bridge.id, "mac_table:0").put(MAC2, "port-2", persistent=True)
+    finally:
+        agent.close()
+    assert api.state_table(Bridge, bridge.id, "mac_table:0").snapshot() == {MAC2: "port-2"}
 
 
 def test_a_closed_session_refuses_work(cluster: Cluster) -> None:
@@ -497,6 +629,33 @@ def test_open_store_urls(tmp_path: Path) -> None:
     store.create(Bridge(id=new_id()))
     store.close()
     assert (tmp_path / "store.snapshot").exists()
+
+
+def test_memory_store_forgets_a_deleted_objects_persistent_entries(tmp_path: Path) -> None:
+    gone, kept = Bridge(id=new_id()), Bridge(id=new_id())
+    store = open_store("memory", data_dir=tmp_path)
+    store.multi([Create(gone), Create(kept)])
+    for b in (gone, kept):
+        store.state_table(Bridge, b.id, "mac_table:0").put(MAC1, "port-1", persistent=True)
+    store.delete(Bridge, gone.id)
+    store.close()
+    again = open_store("memory", data_dir=tmp_path)
+    try:
+        assert again.table_names(Bridge, gone.id) == []
+        assert again.table_names(Bridge, kept.id) == ["mac_table:0"]
+    finally:
+        again.close()
+
+
+def test_journal_replay_of_a_delete_drops_the_objects_persistent_entries() -> None:
+    image = Image()
+    image.apply(ObjectsWritten((("Bridge", "b1", {}), ("Bridge", "b2", {}))))
+    for obj_id in ("b1", "b2"):
+        image.apply(TableEntrySet(("Bridge", obj_id, "mac_table:0"), MAC1, "port-1"))
+    image.apply(TableEntrySet(("Port", "b1", "peering_table"), "10.0.0.1", MAC1))   # same id, another kind
+    image.apply(ObjectsWritten((("Bridge", "b1", None),)))
+    assert image.tables == {("Bridge", "b2", "mac_table:0"): {MAC1: "port-1"},
+                            ("Port", "b1", "peering_table"): {"10.0.0.1": MAC1}}
 
 
 def test_memory_store_persists_across_reopen(tmp_path: Path) -> None:

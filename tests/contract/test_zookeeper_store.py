@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from kazoo.client import KazooClient
 
+from midonet.store import zookeeper as zkstore
 from midonet.store.factory import open_store
 from midonet.store.zookeeper import ZooKeeperStore, segment, unsegment
 from midonet.testing.zookeeper import ZooKeeperServer, unavailable_reason
@@ -54,6 +55,63 @@ def test_layout(zookeeper: str) -> None:
         assert store.client.get(f"{base}/sequences/tunnel_key")[0] == b"1"
     finally:
         store.close()
+        client = KazooClient(hosts=zookeeper)
+        client.start(timeout=10)
+        client.delete(root, recursive=True)
+        client.stop()
+        client.close()
+
+
+@pytest.mark.parametrize("how", ["in-the-transaction", "after-the-commit", "after-a-race"])
+def test_a_deleted_objects_state_and_table_nodes_are_gone(zookeeper: str, how: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of deleting an object's state: in the commit's transaction, or right after it when there
+    are too many nodes or when they changed between the listing and the commit."""
+    swept: list[Sequence[str]] = []
+    sweep = ZooKeeperStore._delete_subtrees
+
+    def recorded_sweep(self: ZooKeeperStore, roots: Sequence[str]) -> None:
+        swept.append(roots)
+        sweep(self, roots)
+
+    monkeypatch.setattr(ZooKeeperStore, "_delete_subtrees", recorded_sweep)
+    if how == "after-the-commit":
+        monkeypatch.setattr(zkstore, "STATE_DELETES_IN_TRANSACTION", 0)
+    elif how == "after-a-race":
+        listed = ZooKeeperStore._subtrees
+        calls: list[int] = []
+
+        def subtrees_missing_a_removed_entry(self: ZooKeeperStore, roots: Sequence[str]) -> list[list[str]]:
+            layers = listed(self, roots)
+            if not calls:     # the first listing names an entry that is gone by the commit
+                calls.append(1)
+                layers[0].append(f"{roots[0]}/removed-meanwhile")
+            return layers
+
+        monkeypatch.setattr(ZooKeeperStore, "_subtrees", subtrees_missing_a_removed_entry)
+    root = f"/state-delete-{uuid.uuid4().hex}"
+    api = ZooKeeperStore(zookeeper, root, "api")
+    agent = api.connect("agent-1")
+    try:
+        assert (agent.hosts, agent.root) == (zookeeper, root)
+        bridge, kept = Bridge(id=str(uuid.uuid4())), Bridge(id=str(uuid.uuid4()))
+        api.create(bridge)
+        api.create(kept)
+        for b in (bridge, kept):
+            agent.set_state(Bridge, b.id, "active", "yes")
+            for vlan in range(3):
+                agent.state_table(Bridge, b.id, f"mac_table:{vlan}").put(f"aa:bb:cc:00:00:0{vlan}", "port")
+            api.state_table(Bridge, b.id, "ip4_mac_table").put("10.0.0.1", "aa:bb:cc:00:00:01", persistent=True)
+        api.delete(Bridge, bridge.id)
+        assert len(swept) == (0 if how == "in-the-transaction" else 1)
+        base = f"{root}/zoom/0"
+        for sub in ("models", "state", "tables"):
+            assert api.client.exists(f"{base}/{sub}/Bridge/{bridge.id}") is None, sub
+            assert api.client.exists(f"{base}/{sub}/Bridge/{kept.id}") is not None, sub
+        assert api.table_names(Bridge, kept.id) == ["ip4_mac_table", "mac_table:0", "mac_table:1", "mac_table:2"]
+    finally:
+        agent.close()
+        api.close()
         client = KazooClient(hosts=zookeeper)
         client.start(timeout=10)
         client.delete(root, recursive=True)

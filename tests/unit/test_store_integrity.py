@@ -151,10 +151,16 @@ def test_router_delete_cascades_to_ports_and_routes_once_and_clears_peers() -> N
     router_with_ports(db)
     assert get(db, Port, P1).route_ids == (RT,)
     assert get(db, Router, R1).route_ids == (RT,)
-    run(db, [Delete(Router, R1)])    # the route is reached through the router and through its port
+    result = run(db, [Delete(Router, R1)])    # the route is reached through the router and its port
     assert set(db) == {(Bridge, B1), (Port, P2)}
+    assert set(result.deleted) == {(Router, R1), (Port, P1), (Route, RT)}   # their state goes with them
     assert get(db, Port, P2).peer_id is None
     assert_bindings_agree(db)
+
+
+def test_an_object_created_and_deleted_in_one_batch_writes_and_deletes_nothing() -> None:
+    result = plan(lambda cls, i: None, [Create(Bridge(id=B1)), Delete(Bridge, B1)])
+    assert result.writes == {} and result.deleted == []
 
 
 def test_port_delete_clears_the_bridge() -> None:

@@ -1,24 +1,45 @@
 """The `Store` contract every backend implements (memory, ZooKeeper).
 
-Objects: `get`/`find`/`exists`/`list` read; `multi(ops)` applies a batch of `Create` / `Update` /
-`UpdateWith` / `Delete` atomically, keeping referential integrity (topology.bindings): back-references are
-updated on both sides, deletes CLEAR / CASCADE / are refused (ERROR), a single-valued reference already
-pointing elsewhere is refused (ConflictError), a reference to a missing object is refused (NotFoundError).
-Either every op of the batch lands or none does; a rejected batch changes nothing. Ops in a batch see the
-effects of the ops before them (create a rule, then reorder its chain).
+Ids: every id is a canonical UUID string (lower case, hyphenated: `topology.ids.canonical_id`). The store
+compares ids as plain strings, so "ABC..." and "abc..." would be two different objects: callers
+canonicalise ids before they reach the store.
 
-Watches: `watch(cls, id, cb)` delivers the current object (if any) at once, then every change of it in commit
-order (`ObjectUpdated`, and `ObjectDeleted` once); `watch_class(cls, cb)` does the same for every object of a
-class. Callbacks run on a store-owned thread, never while the store holds a lock, one at a time per
-subscription. `Subscription.cancel()` stops delivery.
+Objects: `get`/`find`/`exists`/`list` read; `list(cls)` returns the objects in creation order (an update
+keeps an object's place). `multi(ops)` applies a batch of `Create` / `Update` / `UpdateWith` / `Delete`
+atomically, keeping referential integrity (topology.bindings): back-references are updated on both sides,
+deletes CLEAR / CASCADE / are refused (ERROR), a single-valued reference already pointing elsewhere is
+refused (ConflictError), a reference to a missing object is refused (NotFoundError). Either every op of the
+batch lands or none does; a rejected batch changes nothing. Ops in a batch see the effects of the ops before
+them (create a rule, then reorder its chain).
+
+`Update(obj)` replaces the *whole* stored object with `obj`, so a back-reference another writer added since
+`obj` was read (a port created on the bridge being renamed) would be lost: code that changes a few fields of
+an object it read earlier uses `UpdateWith(cls, id, fn)`, which applies `fn` to the object as it is inside
+the transaction (the API does this through `midonet.api.resource.merge_update`).
+
+Deleting an object, directly or by CASCADE, also removes its state keys and its state tables (every entry of
+every table attached to it, persistent or not, whoever wrote it), in the same commit where the backend allows
+it (see each backend's docstring); watchers of those keys and tables are told of the removals, after the
+`ObjectDeleted` event.
+
+Watches: `watch(cls, id, cb)` delivers the current object (if any) at once, then its changes in commit order
+(`ObjectUpdated`, and `ObjectDeleted` once); `watch_class(cls, cb)` does the same for every object of a
+class. Order is kept, but a backend may merge intermediate states: ZooKeeper watches carry no data, so
+changes that follow each other faster than the watch re-reads arrive as one (the last); the final state is
+always delivered. Callbacks run on a store-owned thread, never while the store holds a lock, one at a time
+per subscription, and may call the store. `Subscription.cancel()` stops delivery.
 
 State keys: small string values attached to an object (`Host.alive`, `Port.active`, `Host.interfaces`),
 owned by the session that wrote them (the store instance, named by `owner`) and removed when that session
-ends (`close()`, or a ZooKeeper session expiring). Last write wins.
+ends (`close()`, or a ZooKeeper session expiring). Last write wins, and the last writer owns the key.
+`delete_state` removes a key only if this session owns it: a key another session wrote since is left alone.
 
-State tables: replicated string maps attached to an object (a bridge's MAC table per VLAN, a router's ARP
-table, NAT leases, learned routes). Each entry is owned by the session that wrote it and vanishes with it,
-unless written `persistent=True`. `watch` delivers (key, old, new) changes in order; new None = removed.
+State tables: replicated string maps attached to an object (a bridge's MAC table per VLAN, named
+`mac_table:<vlan>`, its ARP table, a router port's peering table, NAT leases, learned routes). Each entry is
+owned by the session that wrote it and vanishes with it, unless written `persistent=True` (the API writes
+persistent entries, agents ephemeral ones). `table_names(cls, id)` lists the tables of an object that hold
+entries. A table's `watch` delivers (key, old, new) changes in order, new None = removed, with the same
+merging of intermediate states as object watches.
 
 Sequences: `next_sequence(name)` returns 1, 2, 3 ... unique across every client of the same store (tunnel
 keys).
@@ -28,6 +49,7 @@ May import: `midonet.topology`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -48,14 +70,18 @@ class Create:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """Replace the stored object of `obj`'s class and id with `obj` (NotFoundError if absent)."""
+    """Replace the whole stored object of `obj`'s class and id with `obj` (NotFoundError if absent).
+
+    References added to the stored object since `obj` was read are lost: prefer `UpdateWith`.
+    """
 
     obj: Record
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateWith:
-    """Replace the stored object with `fn(stored)`, `stored` as seen inside the transaction."""
+    """Replace the stored object with `fn(stored)`, `stored` as seen inside the transaction (so a change of
+    a few fields keeps whatever else other writers changed meanwhile)."""
 
     cls: type[Record]
     id: str
@@ -64,7 +90,8 @@ class UpdateWith:
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """Delete an object and apply its bindings' delete actions (NotFoundError if absent, unless told)."""
+    """Delete an object, its state keys and state tables, and apply its bindings' delete actions (NotFoundError
+    if absent, unless told)."""
 
     cls: type[Record]
     id: str
@@ -136,7 +163,7 @@ class Store(Protocol):
     def exists(self, cls: type[Record], obj_id: str) -> bool: ...
 
     def list(self, cls: type[R], ids: Iterable[str] | None = None) -> list[R]:
-        """Every object of `cls` (or those of `ids` that exist, in that order)."""
+        """Every object of `cls` in creation order (or those of `ids` that exist, in that order)."""
 
     def multi(self, ops: Sequence[Op]) -> None:
         """Apply `ops` atomically; raises ValidationError / NotFoundError / ConflictError / StorageError."""
@@ -159,7 +186,8 @@ class Store(Protocol):
 
     def get_state(self, cls: type[Record], obj_id: str, key: str) -> StateValue | None: ...
 
-    def delete_state(self, cls: type[Record], obj_id: str, key: str) -> None: ...
+    def delete_state(self, cls: type[Record], obj_id: str, key: str) -> None:
+        """Remove the key if this session owns it (wrote it last); otherwise leave it alone."""
 
     def watch_state(self, cls: type[Record], obj_id: str, key: str,
                     callback: Callable[[StateValue | None], None]) -> Subscription:
@@ -167,6 +195,9 @@ class Store(Protocol):
 
     # state tables
     def state_table(self, cls: type[Record], obj_id: str, name: str) -> StateTable: ...
+
+    def table_names(self, cls: type[Record], obj_id: str) -> builtins.list[str]:
+        """The names of the object's state tables that hold entries now, sorted (`mac_table:0`, ...)."""
 
     def close(self) -> None:
         """End this session: its state keys and non-persistent table entries vanish."""

@@ -67,6 +67,12 @@ class Plan:
         return frozenset(self.before)
 
     @property
+    def deleted(self) -> list[Key]:
+        """The objects the batch deletes (they existed before it), in `writes` order: their state keys and
+        state tables go with them."""
+        return [key for key, new in self.writes.items() if new is None and self.before.get(key) is not None]
+
+    @property
     def events(self) -> list[ObjectEvent]:
         """The watch events of the commit, one per changed object, in `writes` order."""
         out: list[ObjectEvent] = []

@@ -4,7 +4,8 @@
     <data_dir>/store.snapshot   JSON: every object, sequence and persistent table entry at some point
     <data_dir>/store.log        JSON lines, one per committed change after that point, fsync'ed
 
-Every entry is absolute (the new value of an object, a sequence, a table entry; null when removed), so
+Every entry is absolute (the new value of an object, a sequence, a table entry; null when removed; an object
+written as null takes its persistent table entries with it, as deleting an object deletes its tables), so
 replaying the log onto a snapshot that already contains some of it gives the same image: compaction writes
 the snapshot to a temporary file, fsyncs it, renames it over the old one (`os.replace`), and only then
 truncates the log; a crash at any point leaves a snapshot and a log that replay to the last commit.
@@ -43,7 +44,8 @@ _FORMAT = 1
 
 @dataclass(frozen=True, slots=True)
 class ObjectsWritten:
-    """One committed batch: (kind, id, data or None when deleted) per changed object."""
+    """One committed batch: (kind, id, data or None when deleted) per changed object. A deleted object's
+    persistent table entries are gone too: the same line records both, so they go atomically."""
 
     writes: tuple[tuple[str, str, JsonObject | None], ...]
 
@@ -77,12 +79,17 @@ class Image:
     def apply(self, entry: Entry) -> None:
         match entry:
             case ObjectsWritten(writes=writes):
+                deleted: set[tuple[str, str]] = set()
                 for kind, obj_id, data in writes:
                     of_kind = self.objects.setdefault(kind, {})
                     if data is None:
                         of_kind.pop(obj_id, None)
+                        deleted.add((kind, obj_id))
                     else:
                         of_kind[obj_id] = data
+                if deleted and self.tables:
+                    for table in [t for t in self.tables if (t[0], t[1]) in deleted]:
+                        del self.tables[table]
             case SequenceSet(name=name, value=number):
                 self.sequences[name] = number
             case TableEntrySet(table=table, key=key, value=val):

@@ -9,8 +9,13 @@ die. `open_store("memory", data_dir=...)` gives a session that owns its backend 
     ├── objects     {class: {id: Record}}, changed only by `multi` through `integrity.plan`
     ├── sequences   {name: last value}
     ├── state keys  {(class, id, key): (StateValue, owning session)}
-    └── tables      {(class, id, name): {key: (value, owning session | None = persistent)}}
+    ├── tables      {(class, id, name): {key: (value, owning session | None = persistent)}}, never empty
+    └── by object   {(class, id): key names} and {(class, id): table names}, indexes of the two above
     MemoryStore (a session: owner name, its own delivery thread, its subscriptions)
+
+Deleting an object (directly or by CASCADE) drops its state keys and every entry of its tables under the
+same lock as the commit, after posting the object events, so watchers see `ObjectDeleted` and then the
+removals; the journal line of the commit also drops its persistent entries (journal.ObjectsWritten).
 
 Persisted (when a directory is given): objects, sequences and persistent table entries, each commit fsync'ed
 to the journal before it becomes visible. State keys and ephemeral entries live only as long as their
@@ -25,6 +30,7 @@ May import: `midonet.topology`, `midonet.store`.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
 import logging
@@ -89,6 +95,8 @@ class MemoryBackend:
         self._sequences: dict[str, int] = {}
         self._state: dict[StateAddress, tuple[StateValue, MemoryStore]] = {}
         self._tables: dict[TableKey, dict[str, _Entry]] = {}
+        self._state_keys_of: dict[integrity.Key, set[str]] = {}
+        self._table_names_of: dict[integrity.Key, set[str]] = {}
         self._sessions: list[MemoryStore] = []
         self._object_watchers: dict[integrity.Key, list[_Watcher[ObjectEvent]]] = {}
         self._class_watchers: dict[type[Record], list[_Watcher[ObjectEvent]]] = {}
@@ -150,8 +158,9 @@ class MemoryBackend:
         self._sequences = dict(image.sequences)
         for (kind, obj_id, name), entries in image.tables.items():
             cls = BY_KIND.get(kind)
-            if cls is not None:
+            if cls is not None and entries:
                 self._tables[(cls, obj_id, name)] = {k: _Entry(v, None) for k, v in entries.items()}
+                self._table_names_of.setdefault((cls, obj_id), set()).add(name)
 
     def _image(self) -> Image:
         image = Image()
@@ -204,7 +213,20 @@ class MemoryBackend:
                     w.post(event)
                 for w in self._class_watchers.get(event.cls, ()):
                     w.post(event)
+            for key in plan.deleted:
+                self._drop_object_state(key)
             self._maybe_compact()
+
+    def _drop_object_state(self, obj: integrity.Key) -> None:
+        """Drop a deleted object's state keys and table entries (the journal line of its delete covers the
+        persistent ones), telling their watchers."""
+        cls, obj_id = obj
+        for key in sorted(self._state_keys_of.get(obj, ())):
+            self._drop_state((cls, obj_id, key))
+        for name in sorted(self._table_names_of.get(obj, ())):
+            table = (cls, obj_id, name)
+            for key in list(self._tables[table]):
+                self._drop_entry(table, key)
 
     def _next_sequence(self, name: str) -> int:
         with self._lock:
@@ -259,6 +281,7 @@ class MemoryBackend:
             new = StateValue(value, session.owner)
             old = self._state.get(address)
             self._state[address] = (new, session)
+            self._state_keys_of.setdefault((address[0], address[1]), set()).add(address[2])
             if old is None or old[0] != new:
                 for w in self._state_watchers.get(address, ()):
                     w.post(new)
@@ -277,6 +300,7 @@ class MemoryBackend:
 
     def _drop_state(self, address: StateAddress) -> None:
         del self._state[address]
+        _discard(self._state_keys_of, (address[0], address[1]), address[2])
         for w in self._state_watchers.get(address, ()):
             w.post(None)
 
@@ -294,13 +318,16 @@ class MemoryBackend:
                    persistent: bool) -> None:
         with self._lock:
             session.check_open()
-            entries = self._tables.setdefault(table, {})
+            entries = self._tables.get(table, {})
             old = entries.get(key)
             new = _Entry(value, None if persistent else session)
             if old == new:
                 return
             if persistent or (old is not None and old.session is None):
                 self._journal_write(TableEntrySet(_journal_table(table), key, value if persistent else None))
+            if not entries:
+                self._tables[table] = entries
+                self._table_names_of.setdefault((table[0], table[1]), set()).add(table[2])
             entries[key] = new
             if old is None or old.value != value:
                 self._table_changed(table, key, None if old is None else old.value, value)
@@ -322,6 +349,7 @@ class MemoryBackend:
         old = entries.pop(key)
         if not entries:
             del self._tables[table]
+            _discard(self._table_names_of, (table[0], table[1]), table[2])
         self._table_changed(table, key, old.value, None)
 
     def _table_changed(self, table: TableKey, key: str, old: str | None, new: str | None) -> None:
@@ -332,6 +360,10 @@ class MemoryBackend:
         with self._lock:
             entry = self._tables.get(table, {}).get(key)
             return None if entry is None else entry.value
+
+    def _table_names(self, obj: integrity.Key) -> list[str]:
+        with self._lock:
+            return sorted(self._table_names_of.get(obj, ()))
 
     def _table_snapshot(self, table: TableKey) -> dict[str, str]:
         with self._lock:
@@ -363,6 +395,14 @@ class MemoryBackend:
 
 def _journal_table(table: TableKey) -> tuple[str, str, str]:
     return (table[0].kind(), table[1], table[2])
+
+
+def _discard(index: dict[integrity.Key, set[str]], obj: integrity.Key, name: str) -> None:
+    names = index.get(obj)
+    if names is not None:
+        names.discard(name)
+        if not names:
+            del index[obj]
 
 
 class MemoryStateTable:
@@ -475,6 +515,18 @@ class MemoryStore:
     # state tables
     def state_table(self, cls: type[Record], obj_id: str, name: str) -> MemoryStateTable:
         return MemoryStateTable(self, (cls, obj_id, name))
+
+    def table_names(self, cls: type[Record], obj_id: str) -> builtins.list[str]:
+        """The names of the object's tables that hold entries, sorted."""
+        self.check_open()
+        return self.backend._table_names((cls, obj_id))
+
+    # sessions
+    def connect(self, owner: str) -> MemoryStore:
+        """Another session on the same backend, named `owner` (`MemoryBackend.connect`); the caller closes it,
+        or closing the backend does."""
+        self.check_open()
+        return self.backend.connect(owner)
 
     def close(self) -> None:
         """End the session: its watches stop, its state keys and ephemeral table entries vanish."""

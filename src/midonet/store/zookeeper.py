@@ -19,18 +19,32 @@ session ends (`close()`, or expiry after the session timeout when the process di
 node another session owns is replaced (delete + create in one transaction). `delete_state` only removes a key
 this session owns (as ZOOM's `removeValue`).
 
+Deleting an object (directly or by CASCADE) deletes its state keys and state tables, the subtrees
+`state/<Kind>/<id>` and `tables/<Kind>/<id>`, *in the commit's transaction*: planning lists those subtrees
+(a few asynchronous reads, only for the objects the batch deletes) and the transaction deletes every node
+found, children before parents. The subtrees are instead deleted *right after the commit*, by this session,
+when the transaction would be too big (past `STATE_DELETES_IN_TRANSACTION` nodes: ZooKeeper bounds a
+transaction by jute.maxbuffer, 1 MB by default) or when an entry written or removed between the listing and
+the commit (an agent learning a MAC) made the transaction fail: the batch is planned again and commits
+without them, so busy writers cannot starve a delete. That deletion is best effort: a failure is logged,
+not raised, as the objects are gone. Either way, an entry written after the commit by a session that has
+not seen the delete yet makes its table again (ephemeral, it goes with that session).
+
 Watches are kazoo `DataWatch` / `ChildrenWatch` recipes; their callbacks (on kazoo's threads) post events to
 this store's `Delivery` thread, which runs the subscribers' callbacks in order. ZooKeeper watches carry no
 data, so changes that follow each other faster than a watch re-reads may be coalesced into the last one (a
 deleted and re-created node may show as one update); the order is kept and the last state is always
-delivered, as with ZOOM's observables.
+delivered, as with ZOOM's observables. Children watches (a class, a table) follow their node through being
+deleted and made again (an object's table deleted with it, then written to).
 
 May import: `midonet.topology`, `midonet.store`; kazoo.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import enum
 import functools
 import itertools
 import json
@@ -48,7 +62,9 @@ from kazoo.exceptions import (
     KazooException,
     NodeExistsError,
     NoNodeError,
+    NotEmptyError,
     RolledBackError,
+    RuntimeInconsistency,
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
@@ -66,6 +82,8 @@ R = TypeVar("R", bound=Record)
 
 DEFAULT_ROOT = "/midonet"
 COMMIT_ATTEMPTS = 20
+STATE_DELETES_IN_TRANSACTION = 1000
+"""At most this many state nodes of deleted objects go in the commit's transaction; more are deleted after."""
 
 _store_numbers = itertools.count(1)
 
@@ -101,6 +119,8 @@ class ZooKeeperStore:
     def __init__(self, hosts: str, root: str = DEFAULT_ROOT, owner: str = "api", *,
                  connect_timeout: float = 10.0, session_timeout: float = 10.0) -> None:
         self._owner = owner
+        self._hosts = hosts
+        self._timeouts = (connect_timeout, session_timeout)
         self._root = "/" + root.strip("/") if root.strip("/") else ""
         self._base = f"{self._root}/zoom/0"
         self._closed = False
@@ -131,8 +151,22 @@ class ZooKeeperStore:
         return self._owner
 
     @property
+    def hosts(self) -> str:
+        """The ensemble's connection string, as given ("host:port[,host:port...]")."""
+        return self._hosts
+
+    @property
     def root(self) -> str:
+        """The root path the store lives under."""
         return self._root or "/"
+
+    def connect(self, owner: str) -> ZooKeeperStore:
+        """A new session on the same ensemble and root, named `owner` (as `MemoryBackend.connect`); the caller
+        closes it. StorageError if it cannot connect."""
+        self._check_open()
+        connect_timeout, session_timeout = self._timeouts
+        return ZooKeeperStore(self._hosts, self.root, owner, connect_timeout=connect_timeout,
+                              session_timeout=session_timeout)
 
     @property
     def client(self) -> KazooClient:
@@ -154,11 +188,17 @@ class ZooKeeperStore:
     def _model_path(self, cls: type[Record], obj_id: str) -> str:
         return f"{self._kind_path(cls)}/{segment(obj_id)}"
 
+    def _object_state_path(self, cls: type[Record], obj_id: str) -> str:
+        return f"{self._base}/state/{segment(cls.kind())}/{segment(obj_id)}"
+
+    def _object_tables_path(self, cls: type[Record], obj_id: str) -> str:
+        return f"{self._base}/tables/{segment(cls.kind())}/{segment(obj_id)}"
+
     def _state_path(self, cls: type[Record], obj_id: str, key: str) -> str:
-        return f"{self._base}/state/{segment(cls.kind())}/{segment(obj_id)}/{segment(key)}"
+        return f"{self._object_state_path(cls, obj_id)}/{segment(key)}"
 
     def _table_path(self, cls: type[Record], obj_id: str, name: str) -> str:
-        return f"{self._base}/tables/{segment(cls.kind())}/{segment(obj_id)}/{segment(name)}"
+        return f"{self._object_tables_path(cls, obj_id)}/{segment(name)}"
 
     def _ensure_kind(self, cls: type[Record]) -> None:
         if cls not in self._kinds_ready:
@@ -239,13 +279,19 @@ class ZooKeeperStore:
 
     def multi(self, ops: Sequence[Op]) -> None:
         with self._errors():
+            state_in_transaction = True
             for _ in _races():
-                if self._commit_once(ops):
-                    return
+                match self._commit_once(ops, state_in_transaction):
+                    case _Outcome.COMMITTED:
+                        return
+                    case _Outcome.STATE_RACED:
+                        state_in_transaction = False
+                    case _Outcome.RACED:
+                        pass
             raise _lost_races()
 
-    def _commit_once(self, ops: Sequence[Op]) -> bool:
-        """Plan and commit; False if another writer changed what the plan read (plan again)."""
+    def _commit_once(self, ops: Sequence[Op], state_in_transaction: bool) -> _Outcome:
+        """Plan and commit, deleting the state of deleted objects in the transaction or right after it."""
         versions: dict[integrity.Key, int] = {}
 
         def read(cls: type[Record], obj_id: str) -> Record | None:
@@ -259,7 +305,13 @@ class ZooKeeperStore:
 
         plan = integrity.plan(read, ops)
         if not plan.writes:
-            return True
+            return _Outcome.COMMITTED
+        state_roots = [path for key in plan.deleted
+                       for path in (self._object_state_path(*key), self._object_tables_path(*key))]
+        state_nodes: builtins.list[str] = []
+        if state_roots and state_in_transaction:
+            state_nodes = [path for layer in self._subtrees(state_roots) for path in layer]
+            state_in_transaction = len(state_nodes) <= STATE_DELETES_IN_TRANSACTION
         tx = self._client.transaction()
         for key in plan.before:
             if key not in plan.writes and versions[key] >= 0:
@@ -274,14 +326,66 @@ class ZooKeeperStore:
                 tx.delete(path, version=versions[key])
             else:
                 tx.set_data(path, self._encode(new), version=versions[key])
+        first_state_op = len(tx.operations)
+        if state_in_transaction:
+            for path in state_nodes:
+                tx.delete(path)
         results = tx.commit()
-        failures = [r for r in results if isinstance(r, Exception) and not isinstance(r, RolledBackError)]
+        # the ops before the one that failed report RolledBackError, those after it RuntimeInconsistency
+        failures = [(i, r) for i, r in enumerate(results)
+                    if isinstance(r, Exception) and not isinstance(r, (RolledBackError, RuntimeInconsistency))]
         if not failures:
-            return True
-        if all(isinstance(f, (BadVersionError, NodeExistsError, NoNodeError)) for f in failures):
+            if not state_in_transaction:
+                self._delete_subtrees(state_roots)
+            return _Outcome.COMMITTED
+        if all(isinstance(f, (BadVersionError, NodeExistsError, NoNodeError, NotEmptyError)) for _, f in failures):
             log.debug("transaction raced another writer (%s); planning again", failures)
-            return False
-        raise StorageError(f"ZooKeeper refused the transaction: {failures}")
+            if all(i >= first_state_op for i, _ in failures):
+                return _Outcome.STATE_RACED
+            return _Outcome.RACED
+        raise StorageError(f"ZooKeeper refused the transaction: {[f for _, f in failures]}")
+
+    def _subtrees(self, roots: Sequence[str]) -> builtins.list[builtins.list[str]]:
+        """The existing nodes of the subtrees at `roots`, deepest layer first (each layer read in parallel)."""
+        layers: builtins.list[builtins.list[str]] = []
+        level = list(roots)
+        while level:
+            pending = [(path, self._client.get_children_async(path)) for path in level]
+            found: builtins.list[str] = []
+            level = []
+            for path, result in pending:
+                try:
+                    children = result.get()
+                except NoNodeError:
+                    continue
+                found.append(path)
+                level.extend(f"{path}/{child}" for child in children)
+            layers.append(found)
+        layers.reverse()
+        return layers
+
+    def _delete_subtrees(self, roots: Sequence[str]) -> None:
+        """Delete the subtrees at `roots`, children before parents, again while other sessions add to them;
+        best effort: a failure is logged (the commit that called this has already happened)."""
+        try:
+            for _ in _races():
+                raced = False
+                for layer in self._subtrees(roots):
+                    pending = [self._client.delete_async(path) for path in layer]
+                    for result in pending:
+                        try:
+                            result.get()
+                        except NoNodeError:
+                            pass
+                        except NotEmptyError:
+                            raced = True
+                    if raced:
+                        break
+                if not raced:
+                    return
+            log.warning("could not delete all of %s: other sessions kept writing", roots)
+        except (KazooException, KazooTimeoutError) as e:
+            log.warning("could not delete the state of deleted objects (%s): %s", roots, e)
 
     def create(self, obj: Record) -> None:
         self.multi([Create(obj)])
@@ -413,6 +517,18 @@ class ZooKeeperStore:
     def state_table(self, cls: type[Record], obj_id: str, name: str) -> ZooKeeperStateTable:
         return ZooKeeperStateTable(self, self._table_path(cls, obj_id, name))
 
+    def table_names(self, cls: type[Record], obj_id: str) -> builtins.list[str]:
+        """The names of the object's tables that hold entries, sorted (an emptied table's node may remain)."""
+        path = self._object_tables_path(cls, obj_id)
+        with self._errors():
+            try:
+                names = self._client.get_children(path)
+            except NoNodeError:
+                return []
+            pending = [(name, self._client.exists_async(f"{path}/{name}")) for name in names]
+            return sorted(unsegment(name) for name, result in pending
+                          if (stat := result.get()) is not None and stat.numChildren > 0)
+
     # --- session ---------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -435,6 +551,14 @@ class ZooKeeperStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Outcome(enum.Enum):
+    """How one attempt at committing a batch went."""
+
+    COMMITTED = enum.auto()
+    RACED = enum.auto()         # another writer changed an object the plan read: plan again
+    STATE_RACED = enum.auto()   # only the state of a deleted object changed: plan again, delete it after
 
 
 def _races() -> Iterator[int]:
@@ -501,8 +625,13 @@ class _ObjectWatch:
 
 
 class _ChildWatch:
-    """A ChildrenWatch on `path` that starts one DataWatch per child (`make(name)` gives its function, or
-    None to ignore the child), each stopped once its child is gone."""
+    """Starts one DataWatch per child of `path` (`make(name)` gives its function, or None to ignore the
+    child), each stopped once its child is gone.
+
+    `path` may not exist yet, or be deleted and made again (a table goes with its object): a DataWatch on
+    `path` itself starts a ChildrenWatch on each incarnation of the node (told apart by czxid), and a
+    ChildrenWatch of an earlier incarnation stops at its next call.
+    """
 
     def __init__(self, store: ZooKeeperStore, sub: Subscription, path: str,
                  make: Callable[[str], WatchFunc | None]) -> None:
@@ -512,10 +641,27 @@ class _ChildWatch:
         self._make = make
         self._lock = threading.Lock()
         self._watching: set[str] = set()
-        ChildrenWatch(store.client, path, _guarded(self._on_children))
+        self._czxid: int | None = None     # the incarnation of `path` watched
+        self._generation = 0               # bumped per incarnation
+        DataWatch(store.client, path, _guarded(self._on_node))
 
-    def _on_children(self, children: list[str]) -> bool | None:
+    def _on_node(self, data: bytes | None, stat: Any, event: Any = None) -> bool | None:
         if not self._sub.active or self._store._closed:
+            return False
+        if stat is None:
+            return None
+        with self._lock:
+            if stat.czxid == self._czxid:
+                return None
+            self._czxid = stat.czxid
+            self._generation += 1
+            generation = self._generation
+        ChildrenWatch(self._store.client, self._path,
+                      _guarded(functools.partial(self._on_children, generation)))
+        return None
+
+    def _on_children(self, generation: int, children: list[str]) -> bool | None:
+        if not self._sub.active or self._store._closed or generation != self._generation:
             return False
         for name in children:
             with self._lock:
@@ -637,8 +783,6 @@ class ZooKeeperStateTable:
     def watch(self, callback: Callable[[str, str | None, str | None], None]) -> Subscription:
         sub = self.store._subscription()
         with self.store._errors():
-            self.store.client.ensure_path(self.path)
-
             view = _TableView()
 
             def make(name: str) -> WatchFunc | None:
