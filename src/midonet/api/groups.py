@@ -17,61 +17,30 @@ already in the group is a 409. An IP address group's addresses are a list on the
 `UpdateWith` so concurrent additions do not lose each other; an address already present is a 409, an
 address whose `version` does not match it is a 400.
 
-May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.errors`, `api.media`, `api.ports`.
+May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.members`, `api.errors`, `api.ports`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from midonet.api.errors import bad_request, conflict, not_found
-from midonet.api.media import negotiate
+from midonet.api.members import Members, Params, add_members, body_id, path_id
 from midonet.api.ports import PORTS
-from midonet.api.resource import (
-    Ctx,
-    Dto,
-    Resource,
-    add_crud,
-    context,
-    created,
-    in_thread,
-    json_response,
-    no_content,
-    read_json,
-)
-from midonet.store.base import UpdateWith
+from midonet.api.resource import Ctx, Dto, Resource, add_crud
+from midonet.store.base import Op, UpdateWith
 from midonet.topology.devices import Port
 from midonet.topology.errors import ConflictError
 from midonet.topology.groups import IPAddrGroup, PortGroup
-from midonet.topology.ids import canonical_id
 from midonet.topology.record import Record
 
 PG_PORT_MEDIA = ("PortGroupPort",)
 ADDR_MEDIA = ("IpAddrGroupAddr",)
-
-
-def body_id(dto: Any, prop: str) -> str:
-    """The UUID in `dto[prop]`, canonical; a 400 naming `prop` when it is missing or malformed."""
-    value = dto.get(prop) if isinstance(dto, dict) else None
-    if value is None:
-        raise bad_request("is required", prop)
-    try:
-        return canonical_id(str(value))
-    except ValueError:
-        raise bad_request(f"is not a valid UUID: {value!r}", prop) from None
-
-
-def path_id(value: str, kind: str) -> str:
-    """A UUID from the URI; a 404 naming `kind` when it is not one (no such object can exist)."""
-    try:
-        return canonical_id(value)
-    except ValueError:
-        raise not_found(f"{kind} {value} does not exist") from None
 
 
 # --- port groups -------------------------------------------------------------------------------------
@@ -120,75 +89,58 @@ def _leave_group(group_id: str) -> Callable[[Record], Record]:
     return leave
 
 
+class PortGroupPorts(Members[PortGroup, str, str]):
+    """The ports of a port group, by port id."""
+
+    parent = PORT_GROUPS
+    collection = "/port_groups/{parent_id}/ports"
+    item = "/port_groups/{parent_id}/ports/{port_id}"
+    media = PG_PORT_MEDIA
+
+    def key(self, params: Params) -> str:
+        return path_id(params["port_id"], "port")
+
+    def members(self, parent: PortGroup, ctx: Ctx) -> Sequence[str]:
+        return parent.port_ids
+
+    def dto(self, parent: PortGroup, member: str, ctx: Ctx) -> Dto:
+        return pg_port_dto(ctx, parent.id, member)
+
+    def find(self, parent: PortGroup, key: str, ctx: Ctx) -> str | None:
+        return key if key in parent.port_ids else None
+
+    def missing(self, parent: PortGroup, key: str) -> str:
+        return f"port {key} is not a member of port group {parent.id}"
+
+    def add(self, parent: PortGroup, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        port = PORTS.load(ctx, body_id(body, "portId"))
+        PORTS.check_write(port, ctx)
+        if parent.id in port.port_group_ids:
+            raise conflict(f"port {port.id} is already a member of port group {parent.id}")
+        return [UpdateWith(Port, port.id, _join_group(parent.id))], str(pg_port_dto(ctx, parent.id, port.id)["uri"])
+
+    def remove(self, parent: PortGroup, member: str, ctx: Ctx) -> list[Op]:
+        return [UpdateWith(Port, member, _leave_group(parent.id))]
+
+
+class PortMemberships(Members[Port, str, str]):
+    """A port's port groups, as PortGroupPort (listed only)."""
+
+    parent = PORTS
+    collection = "/ports/{parent_id}/port_groups"
+    media = PG_PORT_MEDIA
+
+    def members(self, parent: Port, ctx: Ctx) -> Sequence[str]:
+        return parent.port_group_ids
+
+    def dto(self, parent: Port, member: str, ctx: Ctx) -> Dto:
+        return pg_port_dto(ctx, member, parent.id)
+
+
 def register_port_groups(router: APIRouter) -> None:
     add_crud(router, PORT_GROUPS)
-    members = "/port_groups/{group_id}/ports"
-
-    @router.get(members)
-    async def list_members(request: Request, group_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), PG_PORT_MEDIA, 1, collection=True)
-
-        def work() -> list[Dto]:
-            group = PORT_GROUPS.load(ctx, group_id)
-            PORT_GROUPS.check_read(group, ctx)
-            return [pg_port_dto(ctx, group.id, p) for p in group.port_ids]
-        return json_response(await in_thread(work), media)
-
-    @router.post(members)
-    async def add_member(request: Request, group_id: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, PG_PORT_MEDIA)
-
-        def work() -> str:
-            group = PORT_GROUPS.load(ctx, group_id)
-            PORT_GROUPS.check_write(group, ctx)
-            port = PORTS.load(ctx, body_id(dto, "portId"))
-            PORTS.check_write(port, ctx)
-            if group.id in port.port_group_ids:
-                raise conflict(f"port {port.id} is already a member of port group {group.id}")
-            ctx.store.multi([UpdateWith(Port, port.id, _join_group(group.id))])
-            return str(pg_port_dto(ctx, group.id, port.id)["uri"])
-        return created(await in_thread(work))
-
-    @router.get(members + "/{port_id}")
-    async def get_member(request: Request, group_id: str, port_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), PG_PORT_MEDIA, 1, collection=False)
-
-        def work() -> Dto:
-            group = PORT_GROUPS.load(ctx, group_id)
-            PORT_GROUPS.check_read(group, ctx)
-            member = path_id(port_id, "port")
-            if member not in group.port_ids:
-                raise not_found(f"port {port_id} is not a member of port group {group.id}")
-            return pg_port_dto(ctx, group.id, member)
-        return json_response(await in_thread(work), media)
-
-    @router.delete(members + "/{port_id}")
-    async def remove_member(request: Request, group_id: str, port_id: str) -> Response:
-        ctx = context(request)
-
-        def work() -> None:
-            group = PORT_GROUPS.load(ctx, group_id)
-            PORT_GROUPS.check_write(group, ctx)
-            member = path_id(port_id, "port")
-            if member not in group.port_ids:
-                raise not_found(f"port {port_id} is not a member of port group {group.id}")
-            ctx.store.multi([UpdateWith(Port, member, _leave_group(group.id))])
-        await in_thread(work)
-        return no_content()
-
-    @router.get("/ports/{port_id}/port_groups")
-    async def port_memberships(request: Request, port_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), PG_PORT_MEDIA, 1, collection=True)
-
-        def work() -> list[Dto]:
-            port = PORTS.load(ctx, port_id)
-            PORTS.check_read(port, ctx)
-            return [pg_port_dto(ctx, g, port.id) for g in port.port_group_ids]
-        return json_response(await in_thread(work), media)
+    add_members(router, PortGroupPorts())
+    add_members(router, PortMemberships(), create=False, get=False, delete=False)
 
 
 # --- IP address groups -------------------------------------------------------------------------------
@@ -269,64 +221,42 @@ def path_addr(version: str, raw: str) -> str:
     return str(addr)
 
 
+class IpAddrGroupAddrs(Members[IPAddrGroup, str, str]):
+    """The addresses of an IP address group, by version and address."""
+
+    parent = IP_ADDR_GROUPS
+    collection = "/ip_addr_groups/{parent_id}/ip_addrs"
+    item = "/ip_addr_groups/{parent_id}/versions/{version}/ip_addrs/{addr}"
+    media = ADDR_MEDIA
+
+    def key(self, params: Params) -> str:
+        return path_addr(params["version"], params["addr"])
+
+    def members(self, parent: IPAddrGroup, ctx: Ctx) -> Sequence[str]:
+        return parent.addresses
+
+    def dto(self, parent: IPAddrGroup, member: str, ctx: Ctx) -> Dto:
+        return addr_dto(ctx, parent.id, member)
+
+    def find(self, parent: IPAddrGroup, key: str, ctx: Ctx) -> str | None:
+        return key if key in parent.addresses else None
+
+    def missing(self, parent: IPAddrGroup, key: str) -> str:
+        return f"{key} is not in IP address group {parent.id}"
+
+    def add(self, parent: IPAddrGroup, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        addr = addr_in(body)
+        if addr in parent.addresses:
+            raise conflict(f"{addr} is already in IP address group {parent.id}")
+        return [UpdateWith(IPAddrGroup, parent.id, _add_addr(addr))], str(addr_dto(ctx, parent.id, addr)["uri"])
+
+    def remove(self, parent: IPAddrGroup, member: str, ctx: Ctx) -> list[Op]:
+        return [UpdateWith(IPAddrGroup, parent.id, _remove_addr(member))]
+
+
 def register_ip_addr_groups(router: APIRouter) -> None:
     add_crud(router, IP_ADDR_GROUPS)
-    addrs = "/ip_addr_groups/{group_id}/ip_addrs"
-    one = "/ip_addr_groups/{group_id}/versions/{version}/ip_addrs/{addr}"
-
-    @router.get(addrs)
-    async def list_addrs(request: Request, group_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), ADDR_MEDIA, 1, collection=True)
-
-        def work() -> list[Dto]:
-            group = IP_ADDR_GROUPS.load(ctx, group_id)
-            IP_ADDR_GROUPS.check_read(group, ctx)
-            return [addr_dto(ctx, group.id, a) for a in group.addresses]
-        return json_response(await in_thread(work), media)
-
-    @router.post(addrs)
-    async def add_addr(request: Request, group_id: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, ADDR_MEDIA)
-
-        def work() -> str:
-            group = IP_ADDR_GROUPS.load(ctx, group_id)
-            IP_ADDR_GROUPS.check_write(group, ctx)
-            addr = addr_in(dto)
-            if addr in group.addresses:
-                raise conflict(f"{addr} is already in IP address group {group.id}")
-            ctx.store.multi([UpdateWith(IPAddrGroup, group.id, _add_addr(addr))])
-            return str(addr_dto(ctx, group.id, addr)["uri"])
-        return created(await in_thread(work))
-
-    @router.get(one)
-    async def get_addr(request: Request, group_id: str, version: str, addr: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), ADDR_MEDIA, 1, collection=False)
-
-        def work() -> Dto:
-            group = IP_ADDR_GROUPS.load(ctx, group_id)
-            IP_ADDR_GROUPS.check_read(group, ctx)
-            wanted = path_addr(version, addr)
-            if wanted not in group.addresses:
-                raise not_found(f"{wanted} is not in IP address group {group.id}")
-            return addr_dto(ctx, group.id, wanted)
-        return json_response(await in_thread(work), media)
-
-    @router.delete(one)
-    async def delete_addr(request: Request, group_id: str, version: str, addr: str) -> Response:
-        ctx = context(request)
-
-        def work() -> None:
-            group = IP_ADDR_GROUPS.load(ctx, group_id)
-            IP_ADDR_GROUPS.check_write(group, ctx)
-            wanted = path_addr(version, addr)
-            if wanted not in group.addresses:
-                raise not_found(f"{wanted} is not in IP address group {group.id}")
-            ctx.store.multi([UpdateWith(IPAddrGroup, group.id, _remove_addr(wanted))])
-        await in_thread(work)
-        return no_content()
+    add_members(router, IpAddrGroupAddrs())
 
 
 def register(router: APIRouter) -> None:
@@ -334,4 +264,4 @@ def register(router: APIRouter) -> None:
     register_ip_addr_groups(router)
 
 
-__all__ = ["IP_ADDR_GROUPS", "PORT_GROUPS", "body_id", "path_id", "register"]
+__all__ = ["IP_ADDR_GROUPS", "PORT_GROUPS", "register"]

@@ -231,6 +231,12 @@ def json_response(body: Any, media_type: str, status: int = 200) -> JSONResponse
     return JSONResponse(body, status_code=status, media_type=media_type)
 
 
+def require_admin(ctx: Ctx, what: str) -> None:
+    """A 403 unless an admin asks; `what` names the objects ("tunnel zones")."""
+    if not ctx.principal.is_admin:
+        raise forbidden(f"only admins may read or change {what}")
+
+
 def created(location: str) -> Response:
     return Response(status_code=201, headers={"Location": location})
 

@@ -26,9 +26,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from midonet.api.errors import bad_request, conflict, forbidden, not_found
-from midonet.api.groups import body_id, path_id
 from midonet.api.hosts import HOSTS, admin_list
 from midonet.api.media import negotiate
+from midonet.api.members import body_id, path_id
 from midonet.api.resource import (
     Ctx,
     Dto,
