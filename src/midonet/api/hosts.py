@@ -29,34 +29,21 @@ host B is bound on B with previous host A. Refused: an interior (linked) port (4
 or to another interface (409, unless it is exactly the same binding: then nothing changes), an interface of
 this host already bound to another port (409), an unknown host or port (404).
 
-May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.errors`, `api.media`, `api.ports`,
-`api.groups`.
+May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.members`, `api.errors`, `api.ports`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
-from midonet.api.errors import bad_request, conflict, forbidden, not_found
-from midonet.api.media import negotiate
-from midonet.api.members import body_id, path_id
+from midonet.api.errors import bad_request, conflict, forbidden
+from midonet.api.members import Members, Params, add_members, body_id, path_id
 from midonet.api.ports import PORTS
-from midonet.api.resource import (
-    Ctx,
-    Dto,
-    Resource,
-    add_crud,
-    context,
-    created,
-    in_thread,
-    json_response,
-    no_content,
-    read_json,
-)
+from midonet.api.resource import Ctx, Dto, Resource, add_crud, admin_list
 from midonet.store.base import Delete, Op, UpdateWith
 from midonet.topology.devices import Port
 from midonet.topology.errors import ConflictError, NotFoundError
@@ -158,21 +145,6 @@ def binding_dto(ctx: Ctx, port: Port) -> Dto:
             "uri": f"{host_uri}/ports/{port.id}", "host": host_uri, "port": PORTS.uri(ctx, port.id)}
 
 
-def admin_list(router: APIRouter, res: Resource[Any]) -> None:
-    """`GET /<path>` for an admin-only resource: 403 for anyone else (rather than an empty list)."""
-    async def list_objects(request: Request) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-        media = negotiate(request.headers.get("accept"), res.media, res.version, collection=True)
-        return json_response(await in_thread(lambda: [res.to_dto(o, ctx) for o in res.list_all(ctx)]), media)
-    router.add_api_route(f"/{res.path}", list_objects, methods=["GET"], name=f"list {res.path}")
-
-
-def _admin(ctx: Ctx) -> None:
-    if not ctx.principal.is_admin:
-        raise forbidden("only admins may read or change hosts and port bindings")
-
-
 def _check_bindable(port: Port) -> None:
     if port.peer_id is not None:
         raise ConflictError(f"port {port.id} is an interior port (linked to port {port.peer_id}): "
@@ -212,95 +184,74 @@ def _unbind(host_id: str) -> Callable[[Record], Record]:
     return unbind
 
 
+class HostInterfaces(Members[Host, str, dict[str, Any]]):
+    """The interfaces a host's agent published, by name (read only)."""
+
+    parent = HOSTS
+    collection = "/hosts/{parent_id}/interfaces"
+    item = "/hosts/{parent_id}/interfaces/{name}"
+    media = INTERFACE_MEDIA
+
+    def key(self, params: Params) -> str:
+        return params["name"]
+
+    def members(self, parent: Host, ctx: Ctx) -> Sequence[dict[str, Any]]:
+        return host_interfaces(ctx, parent.id)
+
+    def dto(self, parent: Host, member: dict[str, Any], ctx: Ctx) -> Dto:
+        return interface_dto(ctx, parent.id, member)
+
+    def find(self, parent: Host, key: str, ctx: Ctx) -> dict[str, Any] | None:
+        return next((i for i in host_interfaces(ctx, parent.id) if i["name"] == key), None)
+
+    def missing(self, parent: Host, key: str) -> str:
+        return f"host {parent.id} has no interface {key}"
+
+
+class HostPorts(Members[Host, str, Port]):
+    """The ports bound to a host's interfaces, by port id. Admins only write; reads follow the host."""
+
+    parent = HOSTS
+    collection = "/hosts/{parent_id}/ports"
+    item = "/hosts/{parent_id}/ports/{port_id}"
+    media = BINDING_MEDIA
+    admin_writes = True
+    admin_what = "hosts and port bindings"
+
+    def key(self, params: Params) -> str:
+        return path_id(params["port_id"], "port")
+
+    def members(self, parent: Host, ctx: Ctx) -> Sequence[Port]:
+        return ctx.store.list(Port, parent.port_ids)
+
+    def dto(self, parent: Host, member: Port, ctx: Ctx) -> Dto:
+        return binding_dto(ctx, member)
+
+    def find(self, parent: Host, key: str, ctx: Ctx) -> Port | None:
+        return ctx.store.get(Port, key) if key in parent.port_ids else None
+
+    def missing(self, parent: Host, key: str) -> str:
+        return f"port {key} is not bound to host {parent.id}"
+
+    def add(self, parent: Host, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        port_id = body_id(body, "portId")
+        interface = body.get("interfaceName")
+        if not isinstance(interface, str) or not interface.strip():
+            raise bad_request("is required (the name of an interface of the host)", "interfaceName")
+        if len(interface) > 255:
+            raise bad_request("must be at most 255 characters long", "interfaceName")
+        port = PORTS.load(ctx, port_id)
+        return bind_ops(ctx, parent, port, interface), f"{HOSTS.uri(ctx, parent.id)}/ports/{port.id}"
+
+    def remove(self, parent: Host, member: Port, ctx: Ctx) -> list[Op]:
+        return [UpdateWith(Port, member.id, _unbind(parent.id))]
+
+
 def register(router: APIRouter) -> None:
     add_crud(router, HOSTS, list_=False)
-    admin_list(router, HOSTS)
-    ports = "/hosts/{host_id}/ports"
-
-    @router.get("/hosts/{host_id}/interfaces")
-    async def list_interfaces(request: Request, host_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), INTERFACE_MEDIA, 1, collection=True)
-
-        def work() -> list[Dto]:
-            host = HOSTS.load(ctx, host_id)
-            HOSTS.check_read(host, ctx)
-            return [interface_dto(ctx, host.id, i) for i in host_interfaces(ctx, host.id)]
-        return json_response(await in_thread(work), media)
-
-    @router.get("/hosts/{host_id}/interfaces/{name}")
-    async def get_interface(request: Request, host_id: str, name: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), INTERFACE_MEDIA, 1, collection=False)
-
-        def work() -> Dto:
-            host = HOSTS.load(ctx, host_id)
-            HOSTS.check_read(host, ctx)
-            for iface in host_interfaces(ctx, host.id):
-                if iface["name"] == name:
-                    return interface_dto(ctx, host.id, iface)
-            raise not_found(f"host {host.id} has no interface {name}")
-        return json_response(await in_thread(work), media)
-
-    @router.get(ports)
-    async def list_bindings(request: Request, host_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), BINDING_MEDIA, 1, collection=True)
-
-        def work() -> list[Dto]:
-            host = HOSTS.load(ctx, host_id)
-            HOSTS.check_read(host, ctx)
-            return [binding_dto(ctx, p) for p in ctx.store.list(Port, host.port_ids)]
-        return json_response(await in_thread(work), media)
-
-    @router.post(ports)
-    async def bind(request: Request, host_id: str) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-        dto = await read_json(request, BINDING_MEDIA)
-
-        def work() -> str:
-            host = HOSTS.load(ctx, host_id)
-            port_id = body_id(dto, "portId")
-            interface = dto.get("interfaceName")
-            if not isinstance(interface, str) or not interface.strip():
-                raise bad_request("is required (the name of an interface of the host)", "interfaceName")
-            if len(interface) > 255:
-                raise bad_request("must be at most 255 characters long", "interfaceName")
-            port = PORTS.load(ctx, port_id)
-            ops = bind_ops(ctx, host, port, interface)
-            if ops:
-                ctx.store.multi(ops)
-            return f"{HOSTS.uri(ctx, host.id)}/ports/{port.id}"
-        return created(await in_thread(work))
-
-    @router.get(ports + "/{port_id}")
-    async def get_binding(request: Request, host_id: str, port_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), BINDING_MEDIA, 1, collection=False)
-
-        def work() -> Dto:
-            host = HOSTS.load(ctx, host_id)
-            HOSTS.check_read(host, ctx)
-            wanted = path_id(port_id, "port")
-            if wanted not in host.port_ids:
-                raise not_found(f"port {port_id} is not bound to host {host.id}")
-            return binding_dto(ctx, ctx.store.get(Port, wanted))
-        return json_response(await in_thread(work), media)
-
-    @router.delete(ports + "/{port_id}")
-    async def unbind(request: Request, host_id: str, port_id: str) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-
-        def work() -> None:
-            host = HOSTS.load(ctx, host_id)
-            wanted = path_id(port_id, "port")
-            if wanted not in host.port_ids:
-                raise not_found(f"port {port_id} is not bound to host {host.id}")
-            ctx.store.multi([UpdateWith(Port, wanted, _unbind(host.id))])
-        await in_thread(work)
-        return no_content()
+    admin_list(router, HOSTS, "hosts and port bindings")
+    add_members(router, HostInterfaces(), create=False, delete=False)
+    add_members(router, HostPorts())
 
 
-__all__ = ["HOSTS", "admin_list", "host_alive", "host_interfaces", "register"]
+__all__ = ["HOSTS", "host_alive", "host_interfaces", "register"]

@@ -317,6 +317,16 @@ def add_crud(router: APIRouter, res: Resource[Any], *, list_: bool = True, creat
         router.add_api_route(item, delete_object, methods=["DELETE"], name=f"delete {res.path}")
 
 
+def admin_list(router: APIRouter, res: Resource[Any], what: str) -> None:
+    """`GET /<path>` for an admin-only resource: 403 for anyone else (rather than an empty list)."""
+    async def list_objects(request: Request) -> Response:
+        ctx = context(request)
+        require_admin(ctx, what)
+        media = negotiate(request.headers.get("accept"), res.media, res.version, collection=True)
+        return json_response(await in_thread(lambda: [res.to_dto(o, ctx) for o in res.list_all(ctx)]), media)
+    router.add_api_route(f"/{res.path}", list_objects, methods=["GET"], name=f"list {res.path}")
+
+
 def add_children(router: APIRouter, parent: Resource[Any], segment: str, child: Resource[Any],
                  children_of: Callable[[Any, Ctx], Sequence[Any]], *, create: bool = True) -> None:
     """Register `/<parent.path>/{id}/<segment>`: GET lists the children, POST creates one under the parent.

@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from midonet.api.errors import bad_request, conflict, forbidden, not_found
-from midonet.api.hosts import HOSTS, admin_list
+from midonet.api.hosts import HOSTS
 from midonet.api.media import negotiate
 from midonet.api.members import body_id, path_id
 from midonet.api.resource import (
@@ -34,6 +34,7 @@ from midonet.api.resource import (
     Dto,
     Resource,
     add_crud,
+    admin_list,
     context,
     created,
     in_thread,
@@ -126,7 +127,7 @@ def _admin(ctx: Ctx) -> None:
 
 def register(router: APIRouter) -> None:
     add_crud(router, TUNNEL_ZONES, list_=False)
-    admin_list(router, TUNNEL_ZONES)
+    admin_list(router, TUNNEL_ZONES, "hosts and port bindings")
     members = "/tunnel_zones/{zone_id}/hosts"
 
     @router.get(members)
