@@ -13,36 +13,22 @@ zones (same shape); both are accepted whatever the zone's type.
 
 Like hosts, tunnel zones are infrastructure: admins only, for reads too (tenants get 403).
 
-May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.errors`, `api.media`, `api.groups`,
-`api.hosts`.
+May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.members`, `api.errors`, `api.hosts`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
-from midonet.api.errors import bad_request, conflict, forbidden, not_found
+from midonet.api.errors import bad_request, conflict
 from midonet.api.hosts import HOSTS
-from midonet.api.media import negotiate
-from midonet.api.members import body_id, path_id
-from midonet.api.resource import (
-    Ctx,
-    Dto,
-    Resource,
-    add_crud,
-    admin_list,
-    context,
-    created,
-    in_thread,
-    json_response,
-    no_content,
-    read_json,
-)
-from midonet.store.base import UpdateWith
+from midonet.api.members import Members, Params, add_members, body_id, path_id
+from midonet.api.resource import Ctx, Dto, Resource, add_crud, admin_list
+from midonet.store.base import Op, UpdateWith
 from midonet.topology.errors import ConflictError, NotFoundError
 from midonet.topology.hosts import TunnelZone, TunnelZoneHost, TunnelZoneType
 from midonet.topology.record import Record
@@ -120,70 +106,47 @@ def _remove_member(host_id: str) -> Callable[[Record], Record]:
     return remove
 
 
-def _admin(ctx: Ctx) -> None:
-    if not ctx.principal.is_admin:
-        raise forbidden("only admins may read or change tunnel zones")
+class TunnelZoneHosts(Members[TunnelZone, str, TunnelZoneHost]):
+    """The hosts of a tunnel zone, by host id; admins only."""
+
+    parent = TUNNEL_ZONES
+    collection = "/tunnel_zones/{parent_id}/hosts"
+    item = "/tunnel_zones/{parent_id}/hosts/{host_id}"
+    media = MEMBER_MEDIA
+    admin_reads = True
+    admin_writes = True
+    admin_what = "tunnel zones"
+
+    def key(self, params: Params) -> str:
+        return path_id(params["host_id"], "host")
+
+    def members(self, parent: TunnelZone, ctx: Ctx) -> Sequence[TunnelZoneHost]:
+        return parent.hosts
+
+    def dto(self, parent: TunnelZone, member: TunnelZoneHost, ctx: Ctx) -> Dto:
+        return member_dto(ctx, parent.id, member)
+
+    def find(self, parent: TunnelZone, key: str, ctx: Ctx) -> TunnelZoneHost | None:
+        return parent.member(key)
+
+    def missing(self, parent: TunnelZone, key: str) -> str:
+        return f"host {key} is not a member of tunnel zone {parent.id}"
+
+    def add(self, parent: TunnelZone, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        member = member_in(body)
+        if parent.member(member.host_id) is not None:
+            raise conflict(f"host {member.host_id} is already a member of tunnel zone {parent.id}")
+        HOSTS.load(ctx, member.host_id)
+        return [UpdateWith(TunnelZone, parent.id, _add_member(member))], str(member_dto(ctx, parent.id, member)["uri"])
+
+    def remove(self, parent: TunnelZone, member: TunnelZoneHost, ctx: Ctx) -> list[Op]:
+        return [UpdateWith(TunnelZone, parent.id, _remove_member(member.host_id))]
 
 
 def register(router: APIRouter) -> None:
     add_crud(router, TUNNEL_ZONES, list_=False)
-    admin_list(router, TUNNEL_ZONES, "hosts and port bindings")
-    members = "/tunnel_zones/{zone_id}/hosts"
-
-    @router.get(members)
-    async def list_members(request: Request, zone_id: str) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-        media = negotiate(request.headers.get("accept"), MEMBER_MEDIA, 1, collection=True)
-
-        def work() -> list[Dto]:
-            zone = TUNNEL_ZONES.load(ctx, zone_id)
-            return [member_dto(ctx, zone.id, m) for m in zone.hosts]
-        return json_response(await in_thread(work), media)
-
-    @router.post(members)
-    async def add_member(request: Request, zone_id: str) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-        dto = await read_json(request, MEMBER_MEDIA)
-
-        def work() -> str:
-            zone = TUNNEL_ZONES.load(ctx, zone_id)
-            member = member_in(dto)
-            if zone.member(member.host_id) is not None:
-                raise conflict(f"host {member.host_id} is already a member of tunnel zone {zone.id}")
-            HOSTS.load(ctx, member.host_id)
-            ctx.store.multi([UpdateWith(TunnelZone, zone.id, _add_member(member))])
-            return str(member_dto(ctx, zone.id, member)["uri"])
-        return created(await in_thread(work))
-
-    @router.get(members + "/{host_id}")
-    async def get_member(request: Request, zone_id: str, host_id: str) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-        media = negotiate(request.headers.get("accept"), MEMBER_MEDIA, 1, collection=False)
-
-        def work() -> Dto:
-            zone = TUNNEL_ZONES.load(ctx, zone_id)
-            member = zone.member(path_id(host_id, "host"))
-            if member is None:
-                raise not_found(f"host {host_id} is not a member of tunnel zone {zone.id}")
-            return member_dto(ctx, zone.id, member)
-        return json_response(await in_thread(work), media)
-
-    @router.delete(members + "/{host_id}")
-    async def remove_member(request: Request, zone_id: str, host_id: str) -> Response:
-        ctx = context(request)
-        _admin(ctx)
-
-        def work() -> None:
-            zone = TUNNEL_ZONES.load(ctx, zone_id)
-            wanted = path_id(host_id, "host")
-            if zone.member(wanted) is None:
-                raise not_found(f"host {host_id} is not a member of tunnel zone {zone.id}")
-            ctx.store.multi([UpdateWith(TunnelZone, zone.id, _remove_member(wanted))])
-        await in_thread(work)
-        return no_content()
+    admin_list(router, TUNNEL_ZONES, "tunnel zones")
+    add_members(router, TunnelZoneHosts())
 
 
 __all__ = ["TUNNEL_ZONES", "register"]
