@@ -22,32 +22,21 @@ the original; deleting a VTEP that still has bindings is refused (400, as in the
 
 Only admins write; everyone may read.
 
-May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.errors`, `api.media`.
+May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.members`, `api.errors`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from midonet.api.errors import ApiError, bad_request, conflict, not_found
-from midonet.api.media import negotiate
-from midonet.api.resource import (
-    Ctx,
-    Dto,
-    Resource,
-    add_crud,
-    context,
-    created,
-    in_thread,
-    json_response,
-    no_content,
-    read_json,
-)
+from midonet.api.members import Members, Params, add_members
+from midonet.api.resource import Ctx, Dto, Resource, add_crud
 from midonet.store.base import Create, Delete, Op, Update, UpdateWith
 from midonet.topology.devices import Bridge, Port
 from midonet.topology.errors import ValidationError
@@ -194,74 +183,57 @@ def _remove_vxlan_port(port_id: str) -> Callable[[Record], Record]:
     return remove
 
 
-def find_binding(vtep: Vtep, port_name: str, vlan_id: str) -> VtepBinding | None:
-    if not vlan_id.isdigit():
-        return None
-    return next((b for b in vtep.bindings if (b.port_name, b.vlan_id) == (port_name, int(vlan_id))), None)
+class VtepBindings(Members[Vtep, tuple[str, str], VtepBinding]):
+    """A VTEP's bindings, by (port name, VLAN id). Everyone reads; only admins write (the VTEP's rule)."""
+
+    parent = VTEPS
+    collection = "/vteps/{parent_id}/bindings"
+    item = "/vteps/{parent_id}/bindings/{port_name}/{vlan_id}"
+    media = BINDING_MEDIA
+    version = 2
+    quiet_delete = True
+
+    def key(self, params: Params) -> tuple[str, str]:
+        return params["port_name"], params["vlan_id"]
+
+    def members(self, parent: Vtep, ctx: Ctx) -> Sequence[VtepBinding]:
+        return parent.bindings
+
+    def dto(self, parent: Vtep, member: VtepBinding, ctx: Ctx) -> Dto:
+        return binding_dto(ctx, parent, member)
+
+    def find(self, parent: Vtep, key: tuple[str, str], ctx: Ctx) -> VtepBinding | None:
+        port_name, vlan_id = key
+        if not vlan_id.isdigit():
+            return None
+        return next((b for b in parent.bindings if (b.port_name, b.vlan_id) == (port_name, int(vlan_id))), None)
+
+    def missing(self, parent: Vtep, key: tuple[str, str]) -> str:
+        return f"VTEP {parent.management_ip} has no binding of port {key[0]} VLAN {key[1]}"
+
+    def add(self, parent: Vtep, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        b = binding_in(body)
+        return bind_ops(ctx, parent, b), str(binding_dto(ctx, parent, b)["uri"])
+
+    def remove(self, parent: Vtep, member: VtepBinding, ctx: Ctx) -> list[Op]:
+        return unbind_ops(ctx, parent, member)
+
+
+class VtepPorts(Members[Vtep, str, Dto]):
+    """The switch's physical ports, read over OVSDB: none yet (listed only)."""
+
+    parent = VTEPS
+    collection = "/vteps/{parent_id}/ports"
+    media = ("VTEPPort",)
+
+    def members(self, parent: Vtep, ctx: Ctx) -> Sequence[Dto]:
+        return []
 
 
 def register(router: APIRouter) -> None:
     add_crud(router, VTEPS, update=False)
-    bindings = "/vteps/{vtep_id}/bindings"
-    one = bindings + "/{port_name}/{vlan_id}"
-
-    @router.get(bindings)
-    async def list_bindings(request: Request, vtep_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), BINDING_MEDIA, 2, collection=True)
-
-        def work() -> list[Dto]:
-            vtep = VTEPS.load(ctx, vtep_id)
-            return [binding_dto(ctx, vtep, b) for b in vtep.bindings]
-        return json_response(await in_thread(work), media)
-
-    @router.post(bindings)
-    async def create_binding(request: Request, vtep_id: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, BINDING_MEDIA)
-
-        def work() -> str:
-            vtep = VTEPS.load(ctx, vtep_id)
-            VTEPS.check_write(vtep, ctx)
-            b = binding_in(dto)
-            ops = bind_ops(ctx, vtep, b)
-            if ops:
-                ctx.store.multi(ops)
-            return str(binding_dto(ctx, vtep, b)["uri"])
-        return created(await in_thread(work))
-
-    @router.get(one)
-    async def get_binding(request: Request, vtep_id: str, port_name: str, vlan_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), BINDING_MEDIA, 2, collection=False)
-
-        def work() -> Dto:
-            vtep = VTEPS.load(ctx, vtep_id)
-            b = find_binding(vtep, port_name, vlan_id)
-            if b is None:
-                raise not_found(f"VTEP {vtep.management_ip} has no binding of port {port_name} VLAN {vlan_id}")
-            return binding_dto(ctx, vtep, b)
-        return json_response(await in_thread(work), media)
-
-    @router.delete(one)
-    async def delete_binding(request: Request, vtep_id: str, port_name: str, vlan_id: str) -> Response:
-        ctx = context(request)
-
-        def work() -> None:
-            vtep = VTEPS.load(ctx, vtep_id)
-            VTEPS.check_write(vtep, ctx)
-            b = find_binding(vtep, port_name, vlan_id)
-            if b is not None:
-                ctx.store.multi(unbind_ops(ctx, vtep, b))
-        await in_thread(work)
-        return no_content()
-
-    @router.get("/vteps/{vtep_id}/ports")
-    async def list_ports(request: Request, vtep_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), ("VTEPPort",), 1, collection=True)
-        await in_thread(lambda: VTEPS.load(ctx, vtep_id))
-        return json_response([], media)
+    add_members(router, VtepBindings())
+    add_members(router, VtepPorts(), create=False, get=False, delete=False)
 
 
 __all__ = ["VTEPS", "register", "vxlan_port_id"]
