@@ -16,32 +16,22 @@ a list on the record, changed with `UpdateWith` so concurrent changes do not los
 twice is a 409. Lengths may be sent as numeric strings (the real client's `add_bridge_dhcp` does).
 DHCP follows its bridge's tenant.
 
-May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.errors`, `api.media`, `api.devices`.
+May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.members`, `api.errors`, `api.devices`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from midonet.api.devices import BRIDGES
 from midonet.api.errors import bad_request, conflict, from_topology_error, not_found
-from midonet.api.media import negotiate
-from midonet.api.resource import (
-    Ctx,
-    Dto,
-    Resource,
-    context,
-    created,
-    in_thread,
-    json_response,
-    no_content,
-    read_json,
-)
-from midonet.store.base import Create, Delete, UpdateWith
+from midonet.api.members import Members, Params, add_members, mac_uri
+from midonet.api.resource import Ctx, Dto, Resource
+from midonet.store.base import Create, Delete, Op, UpdateWith
 from midonet.topology import validate as v
 from midonet.topology.devices import Bridge
 from midonet.topology.errors import ConflictError, NotFoundError, TopologyError
@@ -76,10 +66,6 @@ def subnet_in(addr: Any, length: Any, addr_prop: str, len_prop: str) -> str:
 
 def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(cidr, strict=False)
-
-
-def mac_uri(mac: str) -> str:
-    return mac.replace(":", "-")
 
 
 class DhcpSubnetResource(Resource[DhcpSubnet]):
@@ -223,17 +209,15 @@ def _put_subnet(new: DhcpSubnet) -> Callable[[Record], Record]:
     return put
 
 
-def find_subnet(ctx: Ctx, bridge: Bridge, raw: str) -> DhcpSubnet:
-    """The bridge's subnet named `raw` ("10.0.0.0_24"); 404 if there is none."""
+def subnet_named(ctx: Ctx, bridge: Bridge, raw: str) -> DhcpSubnet | None:
+    """The bridge's subnet named `raw` ("10.0.0.0_24", any address of its network); None if there is none."""
     addr, _, length = raw.partition("_")
     try:
         wanted = ipaddress.IPv4Network(f"{addr}/{int(length)}", strict=False)
     except ValueError:
-        raise not_found(f"bridge {bridge.id} has no DHCP subnet {raw}") from None
-    for subnet in ctx.store.list(DhcpSubnet, bridge.dhcp_ids):
-        if network(subnet.subnet_address) == wanted:
-            return subnet
-    raise not_found(f"bridge {bridge.id} has no DHCP subnet {raw}")
+        return None
+    return next((s for s in ctx.store.list(DhcpSubnet, bridge.dhcp_ids) if network(s.subnet_address) == wanted),
+                None)
 
 
 def check_unique(ctx: Ctx, bridge: Bridge, subnet: DhcpSubnet) -> None:
@@ -242,136 +226,93 @@ def check_unique(ctx: Ctx, bridge: Bridge, subnet: DhcpSubnet) -> None:
             raise conflict(f"bridge {bridge.id} already has a DHCP subnet for {network(subnet.subnet_address)}")
 
 
+class BridgeSubnets(Members[Bridge, str, DhcpSubnet]):
+    """A bridge's DHCP subnets, by `{prefix}_{length}`."""
+
+    parent = BRIDGES
+    collection = "/bridges/{parent_id}/dhcp"
+    item = "/bridges/{parent_id}/dhcp/{subnet}"
+    media = SUBNETS.media
+    version = 2
+
+    def key(self, params: Params) -> str:
+        return params["subnet"]
+
+    def members(self, parent: Bridge, ctx: Ctx) -> Sequence[DhcpSubnet]:
+        return ctx.store.list(DhcpSubnet, parent.dhcp_ids)
+
+    def dto(self, parent: Bridge, member: DhcpSubnet, ctx: Ctx) -> Dto:
+        return SUBNETS.to_dto(member, ctx)
+
+    def find(self, parent: Bridge, key: str, ctx: Ctx) -> DhcpSubnet | None:
+        return subnet_named(ctx, parent, key)
+
+    def missing(self, parent: Bridge, key: str) -> str:
+        return f"bridge {parent.id} has no DHCP subnet {key}"
+
+    def add(self, parent: Bridge, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        subnet = SUBNETS.from_dto(body, None, ctx, parent.id)
+        check_unique(ctx, parent, subnet)
+        return [Create(subnet)], SUBNETS.subnet_uri(ctx, subnet)
+
+    def update(self, parent: Bridge, member: DhcpSubnet, body: Any, ctx: Ctx) -> list[Op]:
+        new = SUBNETS.from_dto(body, member, ctx)
+        check_unique(ctx, parent, new)
+        return [UpdateWith(DhcpSubnet, member.id, _put_subnet(new))]
+
+    def remove(self, parent: Bridge, member: DhcpSubnet, ctx: Ctx) -> list[Op]:
+        return [Delete(DhcpSubnet, member.id)]
+
+
+BRIDGE_SUBNETS = BridgeSubnets()
+
+
+class SubnetHosts(Members[DhcpSubnet, str, DhcpHost]):
+    """A DHCP subnet's static hosts, by MAC; the subnet is a member of its bridge."""
+
+    parent = SUBNETS
+    collection = "/bridges/{parent_id}/dhcp/{subnet}/hosts"
+    item = "/bridges/{parent_id}/dhcp/{subnet}/hosts/{mac}"
+    media = HOST_MEDIA
+    version = 2
+
+    def owner(self, ctx: Ctx, params: Params, write: bool) -> DhcpSubnet:
+        return BRIDGE_SUBNETS.load(ctx, params, write)[1]
+
+    def key(self, params: Params) -> str:
+        return path_mac(params["mac"])
+
+    def members(self, parent: DhcpSubnet, ctx: Ctx) -> Sequence[DhcpHost]:
+        return parent.hosts
+
+    def dto(self, parent: DhcpSubnet, member: DhcpHost, ctx: Ctx) -> Dto:
+        return host_dto(ctx, parent, member)
+
+    def find(self, parent: DhcpSubnet, key: str, ctx: Ctx) -> DhcpHost | None:
+        return parent.host(key)
+
+    def missing(self, parent: DhcpSubnet, key: str) -> str:
+        return f"subnet {parent.subnet_address} has no host {key}"
+
+    def add(self, parent: DhcpSubnet, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        host = host_in(body)
+        if parent.host(host.mac) is not None:
+            raise conflict(f"subnet {parent.subnet_address} already has a host with MAC {host.mac}")
+        return [UpdateWith(DhcpSubnet, parent.id, _put_host(host, None))], str(host_dto(ctx, parent, host)["uri"])
+
+    def update(self, parent: DhcpSubnet, member: DhcpHost, body: Any, ctx: Ctx) -> list[Op]:
+        host = host_in(body, member.mac)
+        if host.mac != member.mac and parent.host(host.mac) is not None:
+            raise conflict(f"subnet {parent.subnet_address} already has a host with MAC {host.mac}")
+        return [UpdateWith(DhcpSubnet, parent.id, _put_host(host, member.mac))]
+
+    def remove(self, parent: DhcpSubnet, member: DhcpHost, ctx: Ctx) -> list[Op]:
+        return [UpdateWith(DhcpSubnet, parent.id, _drop_host(member.mac))]
+
+
 def register(router: APIRouter) -> None:
-    subnets = "/bridges/{bridge_id}/dhcp"
-    one = subnets + "/{subnet}"
-    hosts = one + "/hosts"
-
-    def bridge_for(ctx: Ctx, bridge_id: str, write: bool) -> Bridge:
-        bridge = BRIDGES.load(ctx, bridge_id)
-        (BRIDGES.check_write if write else BRIDGES.check_read)(bridge, ctx)
-        return bridge
-
-    @router.get(subnets)
-    async def list_subnets(request: Request, bridge_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), SUBNETS.media, 2, collection=True)
-
-        def work() -> list[Dto]:
-            bridge = bridge_for(ctx, bridge_id, False)
-            return [SUBNETS.to_dto(s, ctx) for s in ctx.store.list(DhcpSubnet, bridge.dhcp_ids)]
-        return json_response(await in_thread(work), media)
-
-    @router.post(subnets)
-    async def create_subnet(request: Request, bridge_id: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, SUBNETS.media)
-
-        def work() -> str:
-            bridge = bridge_for(ctx, bridge_id, True)
-            subnet = SUBNETS.from_dto(dto, None, ctx, bridge.id)
-            check_unique(ctx, bridge, subnet)
-            ctx.store.multi([Create(subnet)])
-            return SUBNETS.subnet_uri(ctx, subnet)
-        return created(await in_thread(work))
-
-    @router.get(one)
-    async def get_subnet(request: Request, bridge_id: str, subnet: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), SUBNETS.media, 2, collection=False)
-        return json_response(await in_thread(
-            lambda: SUBNETS.to_dto(find_subnet(ctx, bridge_for(ctx, bridge_id, False), subnet), ctx)), media)
-
-    @router.put(one)
-    async def update_subnet(request: Request, bridge_id: str, subnet: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, SUBNETS.media)
-
-        def work() -> None:
-            bridge = bridge_for(ctx, bridge_id, True)
-            old = find_subnet(ctx, bridge, subnet)
-            new = SUBNETS.from_dto(dto, old, ctx)
-            check_unique(ctx, bridge, new)
-            ctx.store.multi([UpdateWith(DhcpSubnet, old.id, _put_subnet(new))])
-        await in_thread(work)
-        return no_content()
-
-    @router.delete(one)
-    async def delete_subnet(request: Request, bridge_id: str, subnet: str) -> Response:
-        ctx = context(request)
-
-        def work() -> None:
-            old = find_subnet(ctx, bridge_for(ctx, bridge_id, True), subnet)
-            ctx.store.multi([Delete(DhcpSubnet, old.id)])
-        await in_thread(work)
-        return no_content()
-
-    @router.get(hosts)
-    async def list_hosts(request: Request, bridge_id: str, subnet: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), HOST_MEDIA, 2, collection=True)
-
-        def work() -> list[Dto]:
-            found = find_subnet(ctx, bridge_for(ctx, bridge_id, False), subnet)
-            return [host_dto(ctx, found, h) for h in found.hosts]
-        return json_response(await in_thread(work), media)
-
-    @router.post(hosts)
-    async def create_host(request: Request, bridge_id: str, subnet: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, HOST_MEDIA)
-
-        def work() -> str:
-            found = find_subnet(ctx, bridge_for(ctx, bridge_id, True), subnet)
-            host = host_in(dto)
-            if found.host(host.mac) is not None:
-                raise conflict(f"subnet {found.subnet_address} already has a host with MAC {host.mac}")
-            ctx.store.multi([UpdateWith(DhcpSubnet, found.id, _put_host(host, None))])
-            return str(host_dto(ctx, found, host)["uri"])
-        return created(await in_thread(work))
-
-    @router.get(hosts + "/{mac}")
-    async def get_host(request: Request, bridge_id: str, subnet: str, mac: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), HOST_MEDIA, 2, collection=False)
-
-        def work() -> Dto:
-            found = find_subnet(ctx, bridge_for(ctx, bridge_id, False), subnet)
-            host = found.host(path_mac(mac))
-            if host is None:
-                raise not_found(f"subnet {found.subnet_address} has no host {mac}")
-            return host_dto(ctx, found, host)
-        return json_response(await in_thread(work), media)
-
-    @router.put(hosts + "/{mac}")
-    async def update_host(request: Request, bridge_id: str, subnet: str, mac: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, HOST_MEDIA)
-
-        def work() -> None:
-            found = find_subnet(ctx, bridge_for(ctx, bridge_id, True), subnet)
-            current = path_mac(mac)
-            if found.host(current) is None:
-                raise not_found(f"subnet {found.subnet_address} has no host {mac}")
-            host = host_in(dto, current)
-            if host.mac != current and found.host(host.mac) is not None:
-                raise conflict(f"subnet {found.subnet_address} already has a host with MAC {host.mac}")
-            ctx.store.multi([UpdateWith(DhcpSubnet, found.id, _put_host(host, current))])
-        await in_thread(work)
-        return no_content()
-
-    @router.delete(hosts + "/{mac}")
-    async def delete_host(request: Request, bridge_id: str, subnet: str, mac: str) -> Response:
-        ctx = context(request)
-
-        def work() -> None:
-            found = find_subnet(ctx, bridge_for(ctx, bridge_id, True), subnet)
-            current = path_mac(mac)
-            if found.host(current) is None:
-                raise not_found(f"subnet {found.subnet_address} has no host {mac}")
-            ctx.store.multi([UpdateWith(DhcpSubnet, found.id, _drop_host(current))])
-        await in_thread(work)
-        return no_content()
+    add_members(router, BRIDGE_SUBNETS, update=True)
+    add_members(router, SubnetHosts(), update=True)
 
 
 __all__ = ["SUBNETS", "register"]
