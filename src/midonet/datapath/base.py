@@ -23,7 +23,12 @@ Actions, applied in order to the packet (a flow with no actions drops):
     Userspace()           hand the packet to the agent (a flow the datapath cannot express, spec 1.7)
 
 Stats: each flow counts packets and bytes and remembers when it was last used (`time.monotonic()`), which
-the agent reads to expire idle flows.
+the agent reads to expire idle flows. The datapath as a whole counts hits, misses, upcalls and drops by
+`DropReason` (ARCHITECTURE.md rule 7: every drop has a reason), read as one frozen `DatapathStatistics`.
+
+Tunnels: the VXLAN port is the overlay port between agents, UDP `OVERLAY_UDP_PORT` (6677, spec 1.6 and 5.1);
+a packet arriving on it is matched with `tunnel_id` = its VNI, and its upcall carries the VNI and the outer
+source address.
 
 Errors: `DatapathError` (a port that does not exist, a name already in use, a backend failure).
 
@@ -33,7 +38,7 @@ May import: `midonet.packets`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +49,7 @@ KEY_FIELDS: tuple[str, ...] = FIELDS + TUNNEL_FIELDS
 SETTABLE_FIELDS: frozenset[str] = frozenset(
     {"eth_src", "eth_dst", "ip_src", "ip_dst", "ip_ttl", "ip_tos", "tp_src", "tp_dst"})
 _ORDER = {name: i for i, name in enumerate(KEY_FIELDS)}
+OVERLAY_UDP_PORT = 6677   # tnvxlan-overlay (spec 1.6)
 
 
 class DatapathError(Exception):
@@ -154,6 +160,38 @@ class Upcall:
     tunnel_src: str | None = None
 
 
+class DropReason(enum.StrEnum):
+    """Why a datapath dropped a packet (a flow with no actions is not a drop: the flow's stats count it)."""
+
+    MALFORMED = "malformed"                  # the frame could not be parsed
+    NO_HANDLER = "no_upcall_handler"         # a miss or Userspace action with no handler set
+    HANDLER_FAILED = "upcall_handler_failed"  # the upcall handler raised
+    NO_PORT = "no_such_port"                 # Output to a port that does not exist (any more)
+    LINK_DOWN = "link_down"                  # Output to an interface that is down
+    TOO_BIG = "too_big"                      # Output of a frame larger than the interface's MTU
+    NO_TUNNEL = "no_tunnel_metadata"         # Output to a VXLAN port without a SetTunnel before it
+    BAD_ENCAPSULATION = "bad_encapsulation"  # a tunnel frame that is not VXLAN to the overlay port
+    ACTION_FAILED = "action_failed"          # an action that does not apply to the packet (PopVlan untagged ...)
+
+
+@dataclass(frozen=True, slots=True)
+class DatapathStatistics:
+    """Counters since the datapath was created: hits + misses = packets looked up."""
+
+    hits: int = 0       # packets that matched an installed flow
+    misses: int = 0     # packets that matched none
+    upcalls: int = 0    # upcalls handed to the handler (misses and Userspace actions)
+    drops: tuple[tuple[DropReason, int], ...] = ()   # by reason, only reasons that happened
+
+    @classmethod
+    def of(cls, hits: int, misses: int, upcalls: int, drops: Mapping[DropReason, int]) -> DatapathStatistics:
+        return cls(hits, misses, upcalls, tuple(sorted((r, n) for r, n in drops.items() if n)))
+
+    def dropped(self, reason: DropReason | None = None) -> int:
+        """Packets dropped for `reason`, or for any reason."""
+        return sum(n for r, n in self.drops if reason is None or r == reason)
+
+
 class Datapath(Protocol):
     """See the module docstring."""
 
@@ -181,5 +219,7 @@ class Datapath(Protocol):
 
     def on_upcall(self, handler: Callable[[Upcall], None]) -> None:
         """Deliver misses to `handler` (one handler; replacing it is allowed)."""
+
+    def statistics(self) -> DatapathStatistics: ...
 
     def close(self) -> None: ...
