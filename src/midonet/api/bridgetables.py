@@ -23,35 +23,27 @@ the port is on a VLAN, on the entry's VLAN (400). A bridge's VLANs are 0 and tho
 every VLAN reads those tables, and an entry for another VLAN is a 400 (the store cannot enumerate tables).
 Only router ports have a peering table. Tables follow the tenant of their bridge or port.
 
-May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.errors`, `api.media`, `api.devices`,
+The entries are `Members` (`api.members`) that write their state table themselves: no store transaction.
+
+May import: `midonet.topology`, `midonet.store`, `api.resource`, `api.members`, `api.errors`, `api.devices`,
 `api.ports`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from midonet.api.devices import BRIDGES
 from midonet.api.errors import bad_request, not_found
-from midonet.api.media import negotiate
+from midonet.api.members import Members, Params, add_members, body_id, mac_uri
 from midonet.api.ports import PORTS
-from midonet.api.resource import (
-    Ctx,
-    Dto,
-    Resource,
-    context,
-    created,
-    in_thread,
-    json_response,
-    no_content,
-    read_json,
-)
-from midonet.store.base import StateTable
+from midonet.api.resource import Ctx, Dto, Resource
+from midonet.store.base import Op, StateTable
 from midonet.topology import validate as v
 from midonet.topology.devices import Bridge, Port
 from midonet.topology.errors import TopologyError
@@ -59,10 +51,6 @@ from midonet.topology.ids import canonical_id
 from midonet.topology.record import Record
 
 MAC_MEDIA = ("MacPort",)
-
-
-def mac_uri(mac: str) -> str:
-    return mac.replace(":", "-")
 
 
 def mac_in(value: Any, prop: str) -> str:
@@ -106,12 +94,6 @@ def _ip4(raw: str) -> str:
     return str(ipaddress.IPv4Address(raw))
 
 
-def owner(ctx: Ctx, res: Resource[Any], owner_id: str, write: bool) -> Any:
-    obj = res.load(ctx, owner_id)
-    (res.check_write if write else res.check_read)(obj, ctx)
-    return obj
-
-
 # --- the MAC table -------------------------------------------------------------------------------------
 
 def bridge_vlans(ctx: Ctx, bridge: Bridge) -> list[int]:
@@ -128,10 +110,8 @@ def mac_port_dto(ctx: Ctx, bridge_id: str, vlan: int, mac: str, port_id: str) ->
             "uri": f"{prefix}/mac_table/{mac_uri(mac)}_{port_id}"}
 
 
-def path_vlan(ctx: Ctx, bridge: Bridge, raw: str | None) -> int:
-    """The VLAN a URI names (None: untagged); 404 when the bridge has no such VLAN."""
-    if raw is None:
-        return 0
+def path_vlan(ctx: Ctx, bridge: Bridge, raw: str) -> int:
+    """The VLAN a URI names; 404 when the bridge has no such VLAN."""
     if not raw.isdigit() or int(raw) not in bridge_vlans(ctx, bridge):
         raise not_found(f"bridge {bridge.id} has no VLAN {raw}")
     return int(raw)
@@ -142,13 +122,7 @@ def mac_entry_in(ctx: Ctx, bridge: Bridge, dto: Any, url_vlan: int | None) -> tu
     if not isinstance(dto, dict):
         raise bad_request("the request body must be a JSON object")
     mac = mac_in(dto.get("macAddr"), "macAddr")
-    raw_port = dto.get("portId")
-    if raw_port is None:
-        raise bad_request("is required", "portId")
-    try:
-        port_id = canonical_id(str(raw_port))
-    except ValueError:
-        raise bad_request(f"is not a valid UUID: {raw_port!r}", "portId") from None
+    port_id = body_id(dto, "portId")
     vlan = url_vlan
     if vlan is None:
         raw_vlan = dto.get("vlanId")
@@ -165,175 +139,123 @@ def mac_entry_in(ctx: Ctx, bridge: Bridge, dto: Any, url_vlan: int | None) -> tu
     return vlan, mac, port.id
 
 
-def register_mac_table(router: APIRouter) -> None:
-    for prefix in ("/bridges/{bridge_id}", "/bridges/{bridge_id}/vlans/{vlan}"):
-        _mac_routes(router, prefix)
+@dataclass(frozen=True, slots=True)
+class BridgeVlan:
+    """A bridge and the VLAN its URI names (None: `/bridges/{id}/mac_table`, every VLAN, or VLAN 0)."""
+
+    bridge: Bridge
+    vlan: int | None
 
 
-def _mac_routes(router: APIRouter, prefix: str) -> None:
-    collection = f"{prefix}/mac_table"
-    item = f"{collection}/{{mac_port}}"
+MacEntry = tuple[int, str, str]   # (vlan, mac, port id)
 
-    # The handlers read the path parameters themselves: `vlan` is absent from half of the routes, and a
-    # parameter FastAPI cannot find in the path would be taken from the query string.
-    async def list_entries(request: Request) -> Response:
-        ctx = context(request)
-        bridge_id, vlan = request.path_params["bridge_id"], request.path_params.get("vlan")
-        media = negotiate(request.headers.get("accept"), MAC_MEDIA, 2, collection=True)
 
-        def work() -> list[Dto]:
-            bridge = owner(ctx, BRIDGES, bridge_id, False)
-            vlans = bridge_vlans(ctx, bridge) if vlan is None else [path_vlan(ctx, bridge, vlan)]
-            return [mac_port_dto(ctx, bridge.id, n, mac, port)
-                    for n in vlans for mac, port in sorted(mac_table(ctx, bridge.id, n).snapshot().items())]
-        return json_response(await in_thread(work), media)
+class MacTable(Members[BridgeVlan, tuple[str, str], MacEntry]):
+    """A bridge's MAC table entries, by `{mac}_{portId}`, at `<prefix>/mac_table` (with or without a VLAN)."""
 
-    async def add_entry(request: Request) -> Response:
-        ctx = context(request)
-        bridge_id, vlan = request.path_params["bridge_id"], request.path_params.get("vlan")
-        dto = await read_json(request, MAC_MEDIA)
+    parent = BRIDGES
+    media = MAC_MEDIA
+    version = 2
 
-        def work() -> str:
-            bridge = owner(ctx, BRIDGES, bridge_id, True)
-            url_vlan = None if vlan is None else path_vlan(ctx, bridge, vlan)
-            n, mac, port_id = mac_entry_in(ctx, bridge, dto, url_vlan)
-            mac_table(ctx, bridge.id, n).put(mac, port_id, persistent=True)
-            return str(mac_port_dto(ctx, bridge.id, n, mac, port_id)["uri"])
-        return created(await in_thread(work))
+    def __init__(self, prefix: str) -> None:
+        self.collection = f"{prefix}/mac_table"
+        self.item = f"{self.collection}/{{mac_port}}"
 
-    def find(ctx: Ctx, bridge_id: str, vlan: str | None, mac_port: str, write: bool) -> tuple[StateTable, str, str]:
-        bridge = owner(ctx, BRIDGES, bridge_id, write)
-        n = path_vlan(ctx, bridge, vlan)
-        mac, port_id = split_pair(mac_port, _mac, canonical_id)
-        table = mac_table(ctx, bridge.id, n)
-        if table.get(mac) != port_id:
-            raise not_found(f"bridge {bridge.id} has no entry {mac} -> {port_id} on VLAN {n}")
-        return table, mac, port_id
+    def owner(self, ctx: Ctx, params: Params, write: bool) -> BridgeVlan:
+        bridge = BRIDGES.load_checked(ctx, params["parent_id"], write)
+        raw = params.get("vlan")
+        return BridgeVlan(bridge, None if raw is None else path_vlan(ctx, bridge, raw))
 
-    async def get_entry(request: Request) -> Response:
-        ctx = context(request)
-        bridge_id, vlan = request.path_params["bridge_id"], request.path_params.get("vlan")
-        mac_port = request.path_params["mac_port"]
-        media = negotiate(request.headers.get("accept"), MAC_MEDIA, 2, collection=False)
+    def key(self, params: Params) -> tuple[str, str]:
+        return split_pair(params["mac_port"], _mac, canonical_id)
 
-        def work() -> Dto:
-            _, mac, port_id = find(ctx, bridge_id, vlan, mac_port, False)
-            return mac_port_dto(ctx, canonical_id(bridge_id), int(vlan or 0), mac, port_id)
-        return json_response(await in_thread(work), media)
+    def members(self, parent: BridgeVlan, ctx: Ctx) -> Sequence[MacEntry]:
+        bridge = parent.bridge
+        vlans = bridge_vlans(ctx, bridge) if parent.vlan is None else [parent.vlan]
+        return [(n, mac, port) for n in vlans for mac, port in sorted(mac_table(ctx, bridge.id, n).snapshot().items())]
 
-    async def delete_entry(request: Request) -> Response:
-        ctx = context(request)
-        bridge_id, vlan = request.path_params["bridge_id"], request.path_params.get("vlan")
-        mac_port = request.path_params["mac_port"]
+    def dto(self, parent: BridgeVlan, member: MacEntry, ctx: Ctx) -> Dto:
+        return mac_port_dto(ctx, parent.bridge.id, *member)
 
-        def work() -> None:
-            table, mac, port_id = find(ctx, bridge_id, vlan, mac_port, True)
-            table.remove(mac, port_id)
-        await in_thread(work)
-        return no_content()
+    def find(self, parent: BridgeVlan, key: tuple[str, str], ctx: Ctx) -> MacEntry | None:
+        n, (mac, port_id) = parent.vlan or 0, key
+        return (n, mac, port_id) if mac_table(ctx, parent.bridge.id, n).get(mac) == port_id else None
 
-    router.add_api_route(collection, list_entries, methods=["GET"], name=f"list {collection}")
-    router.add_api_route(collection, add_entry, methods=["POST"], name=f"create {collection}")
-    router.add_api_route(item, get_entry, methods=["GET"], name=f"get {item}")
-    router.add_api_route(item, delete_entry, methods=["DELETE"], name=f"delete {item}")
+    def missing(self, parent: BridgeVlan, key: tuple[str, str]) -> str:
+        return f"bridge {parent.bridge.id} has no entry {key[0]} -> {key[1]} on VLAN {parent.vlan or 0}"
+
+    def add(self, parent: BridgeVlan, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        n, mac, port_id = mac_entry_in(ctx, parent.bridge, body, parent.vlan)
+        mac_table(ctx, parent.bridge.id, n).put(mac, port_id, persistent=True)
+        return [], str(mac_port_dto(ctx, parent.bridge.id, n, mac, port_id)["uri"])
+
+    def remove(self, parent: BridgeVlan, member: MacEntry, ctx: Ctx) -> list[Op]:
+        n, mac, port_id = member
+        mac_table(ctx, parent.bridge.id, n).remove(mac, port_id)
+        return []
+
+
+MAC_TABLES = (MacTable("/bridges/{parent_id}"), MacTable("/bridges/{parent_id}/vlans/{vlan}"))
 
 
 # --- IP -> MAC tables: a bridge's ARP table, a router port's peering table ------------------------------
 
-@dataclass(frozen=True)
-class IpMacTable:
-    """An IPv4 -> MAC state table of an object served at `/<owner.path>/{id}/<segment>`."""
+class IpMacTable(Members[Record, tuple[str, str], tuple[str, str]]):
+    """An IPv4 -> MAC state table `name` of a `parent` object, served at `/<parent.path>/{id}/<segment>`, its
+    entries by `{ip}_{mac}`."""
 
-    owner: Resource[Any]
-    cls: type[Record]
-    name: str          # the state table's name
-    segment: str       # the URI segment
-    media: tuple[str, ...]
-    version: int
+    def __init__(self, parent: Resource[Any], cls: type[Record], name: str, segment: str,
+                 media: tuple[str, ...], version: int) -> None:
+        self.parent, self.cls, self.name, self.segment = parent, cls, name, segment
+        self.media, self.version = media, version
+        self.collection = f"/{parent.path}/{{parent_id}}/{segment}"
+        self.item = f"{self.collection}/{{pair}}"
 
-    def check_owner(self, obj: Any) -> None:
+    def owner(self, ctx: Ctx, params: Params, write: bool) -> Record:
+        obj = super().owner(ctx, params, write)
         if isinstance(obj, Port) and obj.router_id is None:
             raise not_found(f"port {obj.id} is not a router port: it has no peering table")
+        return obj
 
     def table(self, ctx: Ctx, owner_id: str) -> StateTable:
         return ctx.store.state_table(self.cls, owner_id, self.name)
 
-    def dto(self, ctx: Ctx, owner_id: str, ip: str, mac: str) -> Dto:
-        return {"ip": ip, "mac": mac,
-                "uri": f"{self.owner.uri(ctx, owner_id)}/{self.segment}/{ip}_{mac_uri(mac)}"}
+    def key(self, params: Params) -> tuple[str, str]:
+        return split_pair(params["pair"], _ip4, _mac)
+
+    def members(self, parent: Record, ctx: Ctx) -> Sequence[tuple[str, str]]:
+        return sorted(self.table(ctx, parent.id).snapshot().items())
+
+    def dto(self, parent: Record, member: tuple[str, str], ctx: Ctx) -> Dto:
+        ip, mac = member
+        return {"ip": ip, "mac": mac, "uri": f"{self.parent.uri(ctx, parent.id)}/{self.segment}/{ip}_{mac_uri(mac)}"}
+
+    def find(self, parent: Record, key: tuple[str, str], ctx: Ctx) -> tuple[str, str] | None:
+        ip, mac = key
+        return key if self.table(ctx, parent.id).get(ip) == mac else None
+
+    def missing(self, parent: Record, key: tuple[str, str]) -> str:
+        return f"{self.segment} of {parent.id} has no entry {key[0]} -> {key[1]}"
+
+    def add(self, parent: Record, body: Any, ctx: Ctx) -> tuple[list[Op], str]:
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be a JSON object")
+        ip, mac = ip4_in(body.get("ip"), "ip"), mac_in(body.get("mac"), "mac")
+        self.table(ctx, parent.id).put(ip, mac, persistent=True)
+        return [], str(self.dto(parent, (ip, mac), ctx)["uri"])
+
+    def remove(self, parent: Record, member: tuple[str, str], ctx: Ctx) -> list[Op]:
+        self.table(ctx, parent.id).remove(*member)
+        return []
 
 
 ARP_TABLE = IpMacTable(BRIDGES, Bridge, "ip4_mac_table", "arp_table", ("IP4Mac",), 1)
 PEERING_TABLE = IpMacTable(PORTS, Port, "peering_table", "peering_table", ("MacIp",), 1)
 
 
-def register_ip_mac_table(router: APIRouter, t: IpMacTable) -> None:
-    collection = f"/{t.owner.path}/{{owner_id}}/{t.segment}"
-    item = f"{collection}/{{pair}}"
-
-    def load(ctx: Ctx, owner_id: str, write: bool) -> Any:
-        obj = owner(ctx, t.owner, owner_id, write)
-        t.check_owner(obj)
-        return obj
-
-    async def list_entries(request: Request, owner_id: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), t.media, t.version, collection=True)
-
-        def work() -> list[Dto]:
-            obj = load(ctx, owner_id, False)
-            return [t.dto(ctx, obj.id, ip, mac) for ip, mac in sorted(t.table(ctx, obj.id).snapshot().items())]
-        return json_response(await in_thread(work), media)
-
-    async def add_entry(request: Request, owner_id: str) -> Response:
-        ctx = context(request)
-        dto = await read_json(request, t.media)
-
-        def work() -> str:
-            obj = load(ctx, owner_id, True)
-            if not isinstance(dto, dict):
-                raise bad_request("the request body must be a JSON object")
-            ip, mac = ip4_in(dto.get("ip"), "ip"), mac_in(dto.get("mac"), "mac")
-            t.table(ctx, obj.id).put(ip, mac, persistent=True)
-            return str(t.dto(ctx, obj.id, ip, mac)["uri"])
-        return created(await in_thread(work))
-
-    def find(ctx: Ctx, owner_id: str, pair: str, write: bool) -> tuple[Any, StateTable, str, str]:
-        obj = load(ctx, owner_id, write)
-        ip, mac = split_pair(pair, _ip4, _mac)
-        table = t.table(ctx, obj.id)
-        if table.get(ip) != mac:
-            raise not_found(f"{t.segment} of {obj.id} has no entry {ip} -> {mac}")
-        return obj, table, ip, mac
-
-    async def get_entry(request: Request, owner_id: str, pair: str) -> Response:
-        ctx = context(request)
-        media = negotiate(request.headers.get("accept"), t.media, t.version, collection=False)
-
-        def work() -> Dto:
-            obj, _, ip, mac = find(ctx, owner_id, pair, False)
-            return t.dto(ctx, obj.id, ip, mac)
-        return json_response(await in_thread(work), media)
-
-    async def delete_entry(request: Request, owner_id: str, pair: str) -> Response:
-        ctx = context(request)
-
-        def work() -> None:
-            _, table, ip, mac = find(ctx, owner_id, pair, True)
-            table.remove(ip, mac)
-        await in_thread(work)
-        return no_content()
-
-    router.add_api_route(collection, list_entries, methods=["GET"], name=f"list {collection}")
-    router.add_api_route(collection, add_entry, methods=["POST"], name=f"create {collection}")
-    router.add_api_route(item, get_entry, methods=["GET"], name=f"get {item}")
-    router.add_api_route(item, delete_entry, methods=["DELETE"], name=f"delete {item}")
-
-
 def register(router: APIRouter) -> None:
-    register_mac_table(router)
-    register_ip_mac_table(router, ARP_TABLE)
-    register_ip_mac_table(router, PEERING_TABLE)
+    for spec in (*MAC_TABLES, ARP_TABLE, PEERING_TABLE):
+        add_members(router, spec)
 
 
-__all__ = ["ARP_TABLE", "PEERING_TABLE", "bridge_vlans", "mac_table", "register"]
+__all__ = ["ARP_TABLE", "MAC_TABLES", "PEERING_TABLE", "bridge_vlans", "mac_table", "register"]

@@ -116,8 +116,7 @@ class Members(Generic[P, K, M]):
 
     def owner(self, ctx: Ctx, params: Params, write: bool) -> P:
         """The parent object named by the URI, once the caller may read it (or change it, when `write`)."""
-        obj: P = self.parent.load(ctx, params["parent_id"])
-        (self.parent.check_write if write else self.parent.check_read)(obj, ctx)
+        obj: P = self.parent.load_checked(ctx, params["parent_id"], write)
         return obj
 
     def load(self, ctx: Ctx, params: Params, write: bool) -> tuple[P, M]:

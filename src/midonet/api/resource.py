@@ -161,6 +161,12 @@ class Resource(Generic[R]):
             raise not_found(f"{self.cls.kind()} {obj_id} does not exist")
         return obj
 
+    def load_checked(self, ctx: Ctx, obj_id: str, write: bool) -> R:
+        """`load`, then `check_write` (when `write`) or `check_read`."""
+        obj = self.load(ctx, obj_id)
+        (self.check_write if write else self.check_read)(obj, ctx)
+        return obj
+
     def list_all(self, ctx: Ctx) -> list[R]:
         return ctx.store.list(self.cls)
 
