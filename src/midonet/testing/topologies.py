@@ -1,0 +1,215 @@
+"""Topologies as records, built in a few readable lines: for simulation tests, scenarios and benchmarks.
+
+Role: `TopologyBuilder` makes the topology records (`midonet.topology`) a virtual network is made of, with
+deterministic ids and the links both ways, the way the API would store them (a router port gets its LOCAL /32
+route, a chain lists its rules in order). No store and no API: `builder.topology()` hands the records to
+`simulation.mappers.InMemoryTopology`. `two_subnet_router()` builds the spec's reference topology (section 11).
+
+    b = TopologyBuilder()
+    left = b.bridge("left")
+    vm1 = b.exterior_port(left, "vm1")
+    r = b.router("r")
+    b.link(b.router_port(r, "10.0.1.254/24"), b.interior_port(left))
+    b.route(r, "10.0.1.0/24", via=...)
+    topology = b.topology()
+
+May import: `midonet.topology`, `midonet.simulation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from midonet.simulation.mappers import InMemoryTopology
+from midonet.topology.chains import Chain, Condition, PortRange, Rule, RuleAction, RuleType
+from midonet.topology.devices import Bridge, NextHop, Port, Route, Router
+from midonet.topology.groups import IPAddrGroup, PortGroup
+from midonet.topology.record import Record
+
+R = TypeVar("R", bound=Record)
+
+HOST_ID = "00000000-0000-4000-8000-0000000000aa"
+
+
+class TopologyBuilder:
+    """Records with deterministic ids, kept up to date as links and filters are added."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._seed = seed
+        self._next = 0
+        self.records: dict[str, Record] = {}
+        self.names: dict[str, str] = {}       # name -> id
+
+    # ---- plumbing ----
+
+    def new_id(self, name: str | None = None) -> str:
+        self._next += 1     # the counter leads the id, so ids stay readable in traces ("00000007-...")
+        ident = str(uuid.UUID(int=(self._next << 96) | self._seed, version=4))
+        if name is not None:
+            self.names[name] = ident
+        return ident
+
+    def add(self, record: R) -> R:
+        self.records[record.id] = record
+        return record
+
+    def get(self, cls: type[R], ident: str) -> R:
+        found = self.records[ident]
+        assert isinstance(found, cls)
+        return found
+
+    def update(self, record: R, **changes: Any) -> R:
+        """Replace the current version of `record` with `changes` applied; returns the new version."""
+        current = self.records[record.id]
+        return self.add(dataclasses.replace(current, **changes))  # type: ignore[return-value]
+
+    def topology(self, **kw: Any) -> InMemoryTopology:
+        return InMemoryTopology(self.records.values(), **kw)
+
+    # ---- devices and ports ----
+
+    def bridge(self, name: str, **kw: Any) -> Bridge:
+        return self.add(Bridge(id=self.new_id(name), name=name, **kw))
+
+    def router(self, name: str, **kw: Any) -> Router:
+        return self.add(Router(id=self.new_id(name), name=name, **kw))
+
+    def exterior_port(self, bridge: Bridge, name: str, *, host_id: str = HOST_ID, **kw: Any) -> Port:
+        """A bridge port bound to interface `name` on a host (a VM's port)."""
+        port = self.add(Port(id=self.new_id(name), network_id=bridge.id, host_id=host_id, interface_name=name,
+                             **kw))
+        self._attach(bridge, port)
+        return port
+
+    def interior_port(self, bridge: Bridge, name: str | None = None, **kw: Any) -> Port:
+        """A bridge port to be linked (`link`) to a router port or another bridge."""
+        port = self.add(Port(id=self.new_id(name), network_id=bridge.id, **kw))
+        self._attach(bridge, port)
+        return port
+
+    def router_port(self, router: Router, address: str, mac: str, name: str | None = None, **kw: Any) -> Port:
+        """A router port with `address` given as "10.0.1.254/24", its MAC, and its LOCAL /32 route."""
+        iface = ipaddress.ip_interface(address)
+        port = self.add(Port(id=self.new_id(name), router_id=router.id, port_address=str(iface.ip),
+                             port_subnet=str(iface.network), port_mac=mac, **kw))
+        self.update(router, port_ids=(*self.get(Router, router.id).port_ids, port.id))
+        self.route(router, f"{iface.ip}/32", port, next_hop=NextHop.LOCAL, weight=0)
+        return port
+
+    def _attach(self, bridge: Bridge, port: Port) -> None:
+        self.update(bridge, port_ids=(*self.get(Bridge, bridge.id).port_ids, port.id))
+
+    def link(self, a: Port, b: Port) -> tuple[Port, Port]:
+        """Link two interior ports (both peer ids set)."""
+        return self.update(a, peer_id=b.id), self.update(b, peer_id=a.id)
+
+    def route(self, router: Router, dst: str, port: Port | None = None, *, gateway: str | None = None,
+              src: str = "0.0.0.0/0", weight: int = 100, next_hop: NextHop = NextHop.PORT) -> Route:
+        route = self.add(Route(id=self.new_id(), router_id=router.id, dst_subnet=dst, src_subnet=src,
+                               next_hop=next_hop, next_hop_port_id=port.id if port else None,
+                               next_hop_gateway=gateway, weight=weight))
+        self.update(router, route_ids=(*self.get(Router, router.id).route_ids, route.id))
+        return route
+
+    # ---- chains ----
+
+    def chain(self, name: str) -> Chain:
+        return self.add(Chain(id=self.new_id(name), name=name))
+
+    def rule(self, chain: Chain, action: RuleAction | str, condition: Condition | None = None,
+             **fields: Any) -> Rule:
+        """Append a literal rule; `fields` are `Condition` fields (tp_dst=(80, 80) becomes a PortRange)."""
+        for key in ("tp_src", "tp_dst"):
+            if isinstance(fields.get(key), tuple):
+                fields[key] = PortRange(start=fields[key][0], end=fields[key][1])
+        cond = condition if condition is not None else Condition(**fields)
+        return self._append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.LITERAL,
+                                        action=RuleAction(action), condition=cond))
+
+    def jump(self, chain: Chain, target: Chain, condition: Condition | None = None, **fields: Any) -> Rule:
+        cond = condition if condition is not None else Condition(**fields)
+        return self._append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.JUMP,
+                                        action=RuleAction.JUMP, jump_chain_id=target.id, condition=cond))
+
+    def _append(self, chain: Chain, rule: Rule) -> Rule:
+        self.add(rule)
+        self.update(chain, rule_ids=(*self.get(Chain, chain.id).rule_ids, rule.id))
+        return rule
+
+    def filters(self, device: R, inbound: Chain | None = None, outbound: Chain | None = None) -> R:
+        """Set a bridge's, router's or port's inbound and/or outbound filter."""
+        changes = {}
+        if inbound is not None:
+            changes["inbound_filter_id"] = inbound.id
+        if outbound is not None:
+            changes["outbound_filter_id"] = outbound.id
+        return self.update(device, **changes)
+
+    def port_group(self, name: str, *ports: Port, stateful: bool = False) -> PortGroup:
+        return self.add(PortGroup(id=self.new_id(name), name=name, stateful=stateful,
+                                  port_ids=tuple(p.id for p in ports)))
+
+    def ip_addr_group(self, name: str, *addresses: str) -> IPAddrGroup:
+        return self.add(IPAddrGroup(id=self.new_id(name), name=name, addresses=addresses))
+
+
+@dataclass(frozen=True)
+class Vm:
+    """A VM on an exterior bridge port: its port, MAC and address."""
+
+    name: str
+    port: Port
+    mac: str
+    ip: str
+
+
+@dataclass
+class TwoSubnetRouter:
+    """The reference topology (spec 11): router `router` with ports .254 on 10.0.1.0/24 (bridge `left`) and
+    10.0.2.0/24 (bridge `right`); one route per subnet (weight 100) besides the LOCAL /32 routes; VMs on
+    exterior ports (`vms["l1"]` = 10.0.1.1 ..., `vms["r1"]` = 10.0.2.1 ...)."""
+
+    builder: TopologyBuilder
+    router: Router
+    left: Bridge
+    right: Bridge
+    left_router_port: Port
+    right_router_port: Port
+    left_link: Port
+    right_link: Port
+    vms: dict[str, Vm]
+
+    def topology(self, **kw: Any) -> InMemoryTopology:
+        return self.builder.topology(**kw)
+
+    def port(self, record: Port) -> Port:
+        """The current version of a port record (after links and filters were added)."""
+        return self.builder.get(Port, record.id)
+
+
+LEFT_ROUTER_MAC = "02:00:00:00:ff:01"
+RIGHT_ROUTER_MAC = "02:00:00:00:ff:02"
+
+
+def two_subnet_router(vms_per_bridge: int = 2, builder: TopologyBuilder | None = None) -> TwoSubnetRouter:
+    b = builder or TopologyBuilder()
+    router = b.router("router")
+    left, right = b.bridge("left"), b.bridge("right")
+    lrp = b.router_port(router, "10.0.1.254/24", LEFT_ROUTER_MAC, "router-left")
+    rrp = b.router_port(router, "10.0.2.254/24", RIGHT_ROUTER_MAC, "router-right")
+    llink, rlink = b.interior_port(left, "left-link"), b.interior_port(right, "right-link")
+    lrp, llink = b.link(lrp, llink)
+    rrp, rlink = b.link(rrp, rlink)
+    b.route(router, "10.0.1.0/24", lrp)
+    b.route(router, "10.0.2.0/24", rrp)
+    vms: dict[str, Vm] = {}
+    for side, bridge, net in (("l", left, 1), ("r", right, 2)):
+        for i in range(1, vms_per_bridge + 1):
+            name = f"{side}{i}"
+            port = b.exterior_port(bridge, name)
+            vms[name] = Vm(name, port, f"02:00:00:00:{net:02x}:{i:02x}", f"10.0.{net}.{i}")
+    return TwoSubnetRouter(b, router, left, right, lrp, rrp, llink, rlink, vms)
