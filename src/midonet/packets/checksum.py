@@ -80,7 +80,9 @@ def l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
 def update(stored: int, old: int, new: int) -> int:
     """RFC 1624 eqn. 3: the checksum after one 16-bit word of the covered data changed from ``old`` to ``new``.
 
-    ``HC' = ~(~HC + ~m + m')``. Use it twice for a 32-bit field, or `update_bytes`.
+    ``HC' = ~(~HC + ~m + m')``. Use it twice for a 32-bit field, or `update_bytes`. Exact unless the covered data
+    is all zero before or after (ones'-complement's two zeros); no real header is: the IPv4 header has its version,
+    the TCP/UDP pseudo-header its protocol number.
     """
     return ~add(add(~stored & _MASK, ~old & _MASK), new) & _MASK
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 from midonet.packets.errors import MalformedPacket
 
@@ -65,8 +66,12 @@ _TAG = struct.Struct("!HH")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
+@lru_cache(maxsize=4096)
 def mac_to_bytes(mac: str) -> bytes:
-    """``"aa:bb:cc:dd:ee:ff"`` (or with ``-`` separators) to its 6 bytes; `ValueError` if it is not a MAC."""
+    """``"aa:bb:cc:dd:ee:ff"`` (or with ``-`` separators) to its 6 bytes; `ValueError` if it is not a MAC.
+
+    Cached like `ipv4.ip_to_bytes` (pure, bounded LRU): frames are built and rewritten for a few MACs at a time.
+    """
     parts = mac.replace("-", ":").split(":")
     if len(parts) != 6 or any(len(p) != 2 or not _HEX.issuperset(p) for p in parts):
         raise ValueError(f"not a MAC address: {mac!r}")

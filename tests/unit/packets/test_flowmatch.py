@@ -254,3 +254,14 @@ def test_mark_userspace_only_for_garp() -> None:
     assert not m.userspace_only
     m.mark_userspace_only()
     assert m.userspace_only and m.copy().userspace_only
+
+
+def test_the_address_text_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from midonet.packets import flowmatch
+
+    monkeypatch.setattr(flowmatch, "_IP_TEXT_MAX", 4)
+    monkeypatch.setattr(flowmatch, "_IP_TEXT", {})
+    for i in range(10):
+        m = parse_frame(frame(IP(src=f"10.0.0.{i}", dst="10.0.1.1"), UDP()))
+        assert m.peek("ip_src") == f"10.0.0.{i}"
+        assert len(flowmatch._IP_TEXT) <= 4
