@@ -5,5 +5,6 @@
                 scale runs); a product, not a mock
     linux/   -- the tc-BPF fast path (later)
 
-May import: `midonet.packets`. Every backend passes one conformance suite (tests/contract/).
+May import: `midonet.packets`. Every backend passes one conformance suite, `midonet.testing.datapath_conformance`,
+run by tests/contract/test_datapath_contract.py. Design notes: docs/design/datapath.md.
 """
