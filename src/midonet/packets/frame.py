@@ -11,7 +11,7 @@ May import: the other modules of `midonet.packets`.
 
 `build` rules (values are read with `FlowMatch.peek`: building records nothing):
   * `eth_src` and `eth_dst` are required; `vlan_ids` become 802.1Q tags (outermost first); `eth_type` defaults to
-    ARP when `arp_op` is set and to IPv4 when `ip_src` is.
+    ARP when `arp_op` is set and to IPv4 otherwise.
   * ARP needs `arp_op`, `arp_sha`, `arp_spa`, `arp_tpa` (`arp_tha` defaults to zeros).
   * IPv4 needs `ip_src`, `ip_dst`, `ip_proto`; `ip_ttl` defaults to 64, `ip_tos` to 0; `ip_frag` "first" sets MF,
     "later" writes ``frag_offset`` (default 185, i.e. 1,480 bytes) and no L4 header.
@@ -102,15 +102,15 @@ def build(
 ) -> bytes:
     """The frame ``spec`` describes, carrying ``payload``; `ValueError` if a field it needs is missing."""
     vlan_ids = spec.peek("vlan_ids") or ()
-    assert isinstance(vlan_ids, tuple)
+    if not isinstance(vlan_ids, tuple) or not all(isinstance(v, int) for v in vlan_ids):
+        raise ValueError(f"vlan_ids must be a tuple of ints, not {vlan_ids!r}")
     eth_type = spec.peek("eth_type")
     if eth_type is None:
         eth_type = ethernet.ETH_TYPE_ARP if spec.peek("arp_op") is not None else ethernet.ETH_TYPE_IPV4
     if not isinstance(eth_type, int):
         raise ValueError(f"eth_type must be an int, not {eth_type!r}")
     if eth_type == ethernet.ETH_TYPE_ARP:
-        tha = spec.peek("arp_tha") or arp.ZERO_MAC
-        assert isinstance(tha, str)
+        tha = _str(spec, "arp_tha") if spec.peek("arp_tha") is not None else arp.ZERO_MAC
         packet = arp.ArpPacket(_int(spec, "arp_op"), _str(spec, "arp_sha"), _str(spec, "arp_spa"), tha,
                                _str(spec, "arp_tpa"))  # fmt: skip
         body = arp.build(packet) + payload
