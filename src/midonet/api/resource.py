@@ -10,7 +10,9 @@ objects (`create_ops`), and where the tenant comes from a parent (`tenant_of`).
 
 Handlers (`add_crud`, `add_children`) do: authenticate -> negotiate media -> parse JSON -> build the record
 (validation errors name DTO properties) -> check tenant rights -> one atomic `store.multi` -> respond
-(`201 Created` + Location, `204`, or the DTO). Store calls run in the thread pool.
+(`201 Created` + Location, `204`, or the DTO). Store calls run in the thread pool. `admin_list` serves the
+collection of an admin-only resource (403 for anyone else). Members of an object that are not resources of
+their own (a port group's ports, a VTEP's bindings, table entries ...) are served by `api.members`.
 
 Updates merge: the DTO's present keys replace the stored fields, absent keys keep them (the real client
 sends whole DTOs, so this equals replacement for it); back-reference fields are never taken from a DTO.
