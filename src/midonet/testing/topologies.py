@@ -127,15 +127,16 @@ class TopologyBuilder:
             if isinstance(fields.get(key), tuple):
                 fields[key] = PortRange(start=fields[key][0], end=fields[key][1])
         cond = condition if condition is not None else Condition(**fields)
-        return self._append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.LITERAL,
+        return self.append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.LITERAL,
                                         action=RuleAction(action), condition=cond))
 
     def jump(self, chain: Chain, target: Chain, condition: Condition | None = None, **fields: Any) -> Rule:
         cond = condition if condition is not None else Condition(**fields)
-        return self._append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.JUMP,
+        return self.append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.JUMP,
                                         action=RuleAction.JUMP, jump_chain_id=target.id, condition=cond))
 
-    def _append(self, chain: Chain, rule: Rule) -> Rule:
+    def append(self, chain: Chain, rule: Rule) -> Rule:
+        """Append any rule (NAT, trace ...) to `chain`."""
         self.add(rule)
         self.update(chain, rule_ids=(*self.get(Chain, chain.id).rule_ids, rule.id))
         return rule

@@ -1,0 +1,90 @@
+"""A simulated virtual network for tests: frames in at a port, frames out at exterior ports (OVN's `ovn.at` style).
+
+Role: wires a `VirtualTopology`, in-memory state tables and a fake clock, and plays what the agent does around a
+simulation: apply the state writes it asked for, rewrite the frame for each output (`packets.frame.apply`), and
+simulate the packets devices generated (ARP replies and requests, ICMP) from the egress of their ports.
+
+    net = SimulatedNetwork(two_subnet_router().topology())
+    out = net.send(frame, vm.port.id)
+    assert out.result.verdict == ...
+    assert [p for p, _ in out.frames] == [other_vm.port.id]
+
+`simulate` runs one simulation and changes nothing (no writes applied), for tests of a single verdict.
+
+May import: `midonet.packets`, `midonet.state`, `midonet.simulation`, `midonet.testing.clock`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from midonet.packets import frame as frames
+from midonet.packets.flowmatch import FlowMatch, parse_frame
+from midonet.simulation.driver import simulate_frame, simulate_generated
+from midonet.simulation.results import Forward, GeneratedPacket, SimulationResult
+from midonet.simulation.topology import VirtualTopology
+from midonet.state.tables import InMemoryTables, in_memory
+from midonet.testing.clock import FakeClock
+from midonet.topology.ids import PortId
+
+MAX_GENERATED_ROUNDS = 4
+
+
+@dataclass
+class Delivery:
+    """What one `send` did: the packet's result and copies out, and the generated packets' results and copies."""
+
+    result: SimulationResult
+    frames: list[tuple[PortId, bytes]] = field(default_factory=list)
+    generated: list[SimulationResult] = field(default_factory=list)
+    replies: list[tuple[PortId, bytes]] = field(default_factory=list)
+
+    def ports(self) -> list[PortId]:
+        """The exterior ports the packet left by, in order."""
+        return [port for port, _ in self.frames]
+
+    def matches(self) -> list[tuple[PortId, FlowMatch]]:
+        """The packet's copies as they left, parsed."""
+        return [(port, parse_frame(data)) for port, data in self.frames]
+
+    def replies_at(self, port: str) -> list[FlowMatch]:
+        """Generated packets (ARP replies, ICMP) that left by exterior port `port`, parsed."""
+        return [parse_frame(data) for p, data in self.replies if p == port]
+
+
+class SimulatedNetwork:
+    def __init__(self, topology: VirtualTopology, clock: FakeClock | None = None, *, tracing: bool = True) -> None:
+        self.topology = topology
+        self.clock = clock or FakeClock()
+        self.tables: InMemoryTables = in_memory(self.clock)
+        self.tracing = tracing
+
+    def simulate(self, data: bytes, in_port: str) -> SimulationResult:
+        """One simulation of `data` coming in on `in_port`; nothing is applied."""
+        return simulate_frame(data, PortId(in_port), self.topology, self.tables, tracing=self.tracing)
+
+    def send(self, data: bytes, in_port: str) -> Delivery:
+        """Simulate `data` from `in_port`, apply its state writes, then simulate what it generated."""
+        result = self.simulate(data, in_port)
+        self.tables.apply(result.state_writes)
+        delivery = Delivery(result, _copies(data, result))
+        pending = list(result.generated)
+        for _ in range(MAX_GENERATED_ROUNDS):
+            if not pending:
+                break
+            later: list[GeneratedPacket] = []
+            for packet in pending:
+                answer = simulate_generated(packet, self.topology, self.tables, tracing=self.tracing)
+                self.tables.apply(answer.state_writes)
+                delivery.generated.append(answer)
+                delivery.replies.extend(_copies(packet.frame, answer))
+                later.extend(answer.generated)
+            pending = later
+        return delivery
+
+
+def _copies(data: bytes, result: SimulationResult) -> list[tuple[PortId, bytes]]:
+    if not isinstance(result.verdict, Forward):
+        return []
+    return [(out.port, frames.apply(data, dict(out.rewrites)) if out.rewrites else data)
+            for out in result.verdict.outputs]
