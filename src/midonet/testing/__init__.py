@@ -1,4 +1,8 @@
 """The test kit we ship: throwaway servers, fakes and the conformance suites every backend must pass.
 
     zookeeper -- `ZooKeeperServer`: a real standalone ZooKeeper on a free loopback port, stopped by PID
+    clock      -- `FakeClock`, moved by hand, for everything that ages (MAC, ARP, conntrack tables)
+    topologies -- `TopologyBuilder` (records with deterministic ids) and `two_subnet_router` (spec 11)
+    frames     -- one-call frames for tests: udp, tcp, ping, ARP request / reply, gratuitous ARP, ICMP error
+    network    -- `SimulatedNetwork`: frames in at a port, simulated, writes applied, frames out
 """
