@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from midonet.simulation.ipmath import subnet
+from midonet.simulation.ipmath import ip_int, subnet
 from midonet.topology.chains import Condition, FragmentPolicy, PortRange
 
 if TYPE_CHECKING:
@@ -178,9 +178,17 @@ def _in_subnet(field: str, cidr: str, inv: bool) -> Check:
     net = subnet(cidr)
     if net is None:                      # an IPv6 subnet never contains an IPv4 packet's address
         return lambda ctx: inv
+    network, mask = net.network, net.mask
     if field == "ip_src":
-        return lambda ctx: net.contains(ctx.match.ip_src) != inv
-    return lambda ctx: net.contains(ctx.match.ip_dst) != inv
+        def src_in(ctx: PacketContext) -> bool:
+            ip = ctx.match.ip_src
+            return (ip is not None and ip_int(ip) & mask == network) != inv
+        return src_in
+
+    def dst_in(ctx: PacketContext) -> bool:
+        ip = ctx.match.ip_dst
+        return (ip is not None and ip_int(ip) & mask == network) != inv
+    return dst_in
 
 
 def _in_range(field: str, bounds: PortRange, inv: bool) -> Check:

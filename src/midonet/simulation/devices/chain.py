@@ -63,12 +63,13 @@ def process_chain(ctx: PacketContext, chain: ChainDevice, stage: Stage) -> RuleA
 
 def _evaluate(ctx: PacketContext, chain: ChainDevice, path: tuple[ChainId, ...], stage: Stage) -> RuleAction:
     ctx.tags.add(chain.id)
-    for position, rule in enumerate(chain.rules):
+    for rule in chain.rules:
         if not rule.condition.matches(ctx):
             continue
         if rule.meter_name is not None:
             ctx.tags.add(("meter", rule.meter_name))
         if ctx.trace is not None:
+            position = chain.rules.index(rule)
             ctx.note(stage, chain.id, f"rule {position} ({rule.condition}) matched: {_describe(rule)}")
         kind = rule.type
         if kind is _LITERAL:
