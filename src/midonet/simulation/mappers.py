@@ -144,25 +144,30 @@ class InMemoryTopology:
             for pid in group.port_ids:
                 groups_of.setdefault(pid, set()).add(group.id)
         self._ports: dict[str, PortDevice] = {p.id: PortMapper.map(p, groups_of.get(p.id, ())) for p in ports}
-        self._bridges: dict[str, BridgeDevice] = {}
-        for bridge in self._all(Bridge):
-            own = [p for p in ports if p.network_id == bridge.id]
-            self._bridges[bridge.id] = BridgeMapper.map(bridge, own, by_id)
-        routes = self._all(Route)
+        ports_of: dict[str, list[Port]] = {}
+        for port in ports:
+            ports_of.setdefault(port.device_id, []).append(port)
+        self._bridges: dict[str, BridgeDevice] = {
+            b.id: BridgeMapper.map(b, ports_of.get(b.id, []), by_id) for b in self._all(Bridge)}
+        routes_of: dict[str, list[Route]] = {}
+        for route in self._all(Route):
+            routes_of.setdefault(route.router_id or "", []).append(route)
         self._routers: dict[str, RouterDevice] = {
-            r.id: RouterMapper.map(r, [rt for rt in routes if rt.router_id == r.id], by_id, inactive_ports)
-            for r in self._all(Router)}
-        rules = self._all(Rule)
+            r.id: RouterMapper.map(r, routes_of.get(r.id, []), by_id, inactive_ports) for r in self._all(Router)}
+        rules_of: dict[str, list[Rule]] = {}
+        for rule in self._all(Rule):
+            rules_of.setdefault(rule.chain_id or "", []).append(rule)
+        rules_by_id = {r.id: r for rs in rules_of.values() for r in rs}
         addr_groups = {g.id: g for g in self._all(IPAddrGroup)}
         self._chains: dict[str, ChainDevice] = {}
         for chain in self._all(Chain):
-            listed = {rid: i for i, rid in enumerate(chain.rule_ids)}
-            own_rules = sorted((r for r in rules if r.chain_id == chain.id or r.id in listed),
-                               key=lambda r: listed.get(r.id, len(listed)))
-            self._chains[chain.id] = ChainMapper.map(chain, own_rules, addr_groups)
+            order = set(chain.rule_ids)
+            listed = [rules_by_id[rid] for rid in chain.rule_ids if rid in rules_by_id]
+            unlisted = [r for r in rules_of.get(chain.id, []) if r.id not in order]
+            self._chains[chain.id] = ChainMapper.map(chain, listed + unlisted, addr_groups)
 
     def _all(self, cls: type[R]) -> list[R]:
-        return [r for (kind, _), r in self.records.items() if kind is cls]  # type: ignore[misc]
+        return [r for r in self.records.values() if isinstance(r, cls)]
 
     def get_port(self, port_id: PortId) -> PortDevice:
         try:

@@ -103,3 +103,15 @@ def test_a_routing_loop_stops_at_12_devices() -> None:
     out = net.simulate(frames.udp(l1.mac, LEFT_ROUTER_MAC, l1.ip, "8.8.8.8", ttl=64), l1.port.id)
     assert out.verdict == TemporaryDrop("more than 12 devices traversed: a loop")
     assert sum(1 for line in out.trace if line.stage.label == "port ingress") == 12
+
+
+def test_a_router_port_sending_to_its_own_mac_takes_the_packet_back_in() -> None:
+    b = TopologyBuilder()
+    t = two_subnet_router(1, builder=b)
+    b.route(t.router, "10.0.9.0/24", t.left_router_port, gateway="10.0.1.254")     # via its own address
+    net = SimulatedNetwork(b.topology())
+    l1 = t.vms["l1"]
+    out = net.simulate(frames.udp(l1.mac, LEFT_ROUTER_MAC, l1.ip, "10.0.9.9"), l1.port.id)
+    ingresses = [line.device for line in out.trace if line.stage.label == "port ingress"]
+    assert ingresses[1:4] == [t.left_router_port.id] * 3            # hairpin, again and again ...
+    assert out.verdict == TemporaryDrop("more than 12 devices traversed: a loop")   # ... until the guard

@@ -12,7 +12,8 @@ port drops it (temporary drop). Both run the port's filters. The stages, in orde
 Filters: ACCEPT continues; DROP drops; REJECT drops and, on a router port, sends ICMP admin-prohibited to the
 sender; REDIRECT (L2 insertion) is a seam and drops temporarily for now. A port administratively down rejects
 everything both ways. A bridge port never sends a packet back out of the port it came in by. A router port drops
-IPv6 (the original hands it to its FIP64 path, not simulated here).
+IPv6 (the original hands it to its FIP64 path, not simulated here); a router port asked to send a frame whose
+source and destination MAC are equal takes it back in (a hairpin). The loop guard is checked on egress too.
 
 Mirrors (spec 3.9) are hooks: their place is marked, the mirror engineer fills `_mirror`.
 
@@ -45,6 +46,7 @@ def ingress(ctx: PacketContext, port: PortDevice) -> Step:
     if ctx.ingress_device is None:
         ctx.ingress_device = port.device_id
     ctx.current_device = port.device_id
+    ctx.nw_dst_rewritten = False
     if ctx.trace is not None:
         ctx.note(Stage.PORT_INGRESS, port.id, f"ingress on {_kind(port)} port of device {port.device_id[:8]}")
     _mirror(ctx, port.inbound_mirror_ids, Stage.PORT_PRE_IN_MIRRORS)
@@ -63,9 +65,14 @@ def ingress(ctx: PacketContext, port: PortDevice) -> Step:
 
 def egress(ctx: PacketContext, port: PortDevice) -> Step:
     """The packet leaves its device by `port`."""
+    if ctx.devices_traversed >= MAX_DEVICES_TRAVERSED:
+        return TemporaryDrop(f"more than {MAX_DEVICES_TRAVERSED} devices traversed: a loop")
+    if isinstance(port, BridgePortDevice):
+        if port.id == ctx.in_port:
+            return Drop("a bridge does not send a frame back out of its ingress port")
+    elif ctx.match.peek("eth_src") == ctx.match.peek("eth_dst"):
+        return ingress(ctx, port)        # a router sending to its own MAC: back in (hairpin)
     ctx.tags.add(port.id)
-    if port.id == ctx.in_port and isinstance(port, BridgePortDevice):
-        return Drop("a bridge does not send a frame back out of its ingress port")
     ctx.out_port = port.id
     ctx.out_port_groups = port.port_groups
     if ctx.trace is not None:
