@@ -55,14 +55,15 @@ class PacketContext:
     def __init__(self, frame: bytes, match: FlowMatch, *, in_port: PortId | None = None,
                  egress_port: PortId | None = None, tracing: bool = False) -> None:
         """A packet that came in on `in_port` (from the datapath), or was generated to leave by `egress_port`."""
-        if (in_port is None) == (egress_port is None):
+        start = in_port if in_port is not None else egress_port
+        if start is None or (in_port is not None and egress_port is not None):
             raise ValueError("a packet either comes in on a port or is generated to leave by one")
         self.frame = frame
         self.orig_match = match.copy()
         self.match = match
         self.pre_routing_match = match
         self.starts_at_ingress = in_port is not None
-        self.start_port: PortId = in_port if in_port is not None else egress_port  # type: ignore[assignment]
+        self.start_port: PortId = start
         self.in_port: PortId | None = None
         self.out_port: PortId | None = None
         self.in_port_groups: frozenset[str] = frozenset()

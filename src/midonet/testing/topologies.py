@@ -22,7 +22,7 @@ import dataclasses
 import ipaddress
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from midonet.simulation.mappers import InMemoryTopology
 from midonet.topology.chains import Chain, Condition, PortRange, Rule, RuleAction, RuleType
@@ -64,8 +64,8 @@ class TopologyBuilder:
 
     def update(self, record: R, **changes: Any) -> R:
         """Replace the current version of `record` with `changes` applied; returns the new version."""
-        current = self.records[record.id]
-        return self.add(dataclasses.replace(current, **changes))  # type: ignore[return-value]
+        current = cast(R, self.records[record.id])
+        return self.add(dataclasses.replace(current, **changes))
 
     def topology(self, **kw: Any) -> InMemoryTopology:
         return InMemoryTopology(self.records.values(), **kw)
