@@ -5,4 +5,5 @@
     topologies -- `TopologyBuilder` (records with deterministic ids) and `two_subnet_router` (spec 11)
     frames     -- one-call frames for tests: udp, tcp, ping, ARP request / reply, gratuitous ARP, ICMP error
     network    -- `SimulatedNetwork`: frames in at a port, simulated, writes applied, frames out
+    state_conformance -- the checks every implementation of the `midonet.state` table protocols must pass
 """
