@@ -8,14 +8,17 @@ A packet is a *return* flow when its key is in the table, else a *forward* flow.
 from an exterior port, the agent writes the *return* key (`ConnTrackKey.reply(egress_device)`) with one reference
 held by the forward flow; the key expires `idle` seconds (60 s) after the last reference went.
 
-Status: the simulation consults `contains` (through `PacketContext.is_forward_flow`); writing return keys at
-exterior emission, flow-state replication and persistence are the conntrack engineer's work (spec 4).
+The simulation consults `contains` (through `PacketContext.is_forward_flow`) and, when a forward flow it looked
+up is emitted from an exterior port, requests the return key built from the packet as it leaves (after NAT) and
+the egress device: `ConnTracked(key)`, one reference held by the flow (`StateTables.apply` / `release`).
+Flow-state replication and persistence are the agent's (spec 4).
 
 May import: `midonet.topology.ids`, `midonet.state.clock`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from midonet.state.clock import Clock
@@ -37,6 +40,13 @@ class ConnTrackKey(NamedTuple):
     def reply(self, device: str) -> ConnTrackKey:
         """The key a reply to this connection carries, as it enters `device` (the egress device)."""
         return ConnTrackKey(self.ip_dst, self.tp_dst, self.ip_src, self.tp_src, self.proto, device)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnTracked:
+    """Requested write: the return key of a forward flow, one reference held by the flow (`trackConnection`)."""
+
+    key: ConnTrackKey
 
 
 class ConnTrack(Protocol):
