@@ -8,7 +8,7 @@ with `decode_options` / `encode_options` between the two; `reply` makes the OFFE
 
 May import: `midonet.packets.errors`, `midonet.packets.ipv4`.
 
-Reference: RFC 2131 (BOOTP fields, message flow), RFC 2132 (options 1, 3, 6, 12, 15, 26, 50-55, 61), RFC 3442
+Reference: RFC 2131 (BOOTP fields, message flow), RFC 2132 (options 1, 3, 6, 12, 15, 26, 28, 50-55, 61), RFC 3442
 (121, classless static routes), RFC 3396 (an option longer than 255 bytes is split into several instances, which
 a decoder concatenates).
 
@@ -61,6 +61,7 @@ OPT_DNS = 6
 OPT_HOSTNAME = 12
 OPT_DOMAIN_NAME = 15
 OPT_MTU = 26
+OPT_BROADCAST = 28
 OPT_REQUESTED_IP = 50
 OPT_LEASE_TIME = 51
 OPT_MESSAGE_TYPE = 53
@@ -93,6 +94,7 @@ class DhcpOptions:
     hostname: str | None = None
     domain_name: str | None = None
     interface_mtu: int | None = None
+    broadcast_address: str | None = None
     requested_ip: str | None = None
     lease_time: int | None = None
     server_id: str | None = None
@@ -243,6 +245,7 @@ def decode_options(options: tuple[tuple[int, bytes], ...]) -> DhcpOptions:
         hostname=_text(v, OPT_HOSTNAME) if (v := get(OPT_HOSTNAME)) is not None else None,
         domain_name=_text(v, OPT_DOMAIN_NAME) if (v := get(OPT_DOMAIN_NAME)) is not None else None,
         interface_mtu=_int(v, OPT_MTU, 2) if (v := get(OPT_MTU)) is not None else None,
+        broadcast_address=_ip(v, OPT_BROADCAST) if (v := get(OPT_BROADCAST)) is not None else None,
         requested_ip=_ip(v, OPT_REQUESTED_IP) if (v := get(OPT_REQUESTED_IP)) is not None else None,
         lease_time=_int(v, OPT_LEASE_TIME, 4) if (v := get(OPT_LEASE_TIME)) is not None else None,
         server_id=_ip(v, OPT_SERVER_ID) if (v := get(OPT_SERVER_ID)) is not None else None,
@@ -276,6 +279,8 @@ def encode_options(values: DhcpOptions) -> tuple[tuple[int, bytes], ...]:
         out.append((OPT_DOMAIN_NAME, values.domain_name.encode("ascii")))
     if values.interface_mtu is not None:
         out.append((OPT_MTU, values.interface_mtu.to_bytes(2, "big")))
+    if values.broadcast_address is not None:
+        out.append((OPT_BROADCAST, ip_to_bytes(values.broadcast_address)))
     if values.requested_ip is not None:
         out.append((OPT_REQUESTED_IP, ip_to_bytes(values.requested_ip)))
     if values.lease_time is not None:

@@ -9,11 +9,15 @@ same devices.
 `midonet trace` use it; the agent will use its store-backed cache. A record it does not hold is "not loaded":
 asking for it raises `NotYet`, as the agent's cache does for a device still on its way.
 
+A VXLAN port (a bridge port with a VTEP) counts as exterior: it is in its bridge's flood set and emits. Mirrors and
+DHCP subnets have their mappers beside their devices (`devices.mirror.MirrorMapper`, `devices.dhcp.DhcpMapper`); a
+bridge carries its enabled DHCP subnets.
+
 Which routes count: a route through an *exterior* router port counts only while the port is active on its host
 (spec 10); `InMemoryTopology(inactive_ports=...)` names the ports that are not.
 
 May import: `midonet.topology`, `simulation.topology`, `simulation.conditions`, `simulation.routing`,
-`simulation.ipmath`.
+`simulation.ipmath`, `simulation.devices.{mirror,dhcp}` (their snapshots and mappers).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from midonet.simulation.conditions import compile_condition
+from midonet.simulation.devices.dhcp import DhcpMapper
+from midonet.simulation.devices.mirror import MirrorDevice, MirrorMapper
 from midonet.simulation.ipmath import subnet
 from midonet.simulation.routing import RouteEntry, RoutingTable
 from midonet.simulation.topology import (
@@ -39,6 +45,7 @@ from midonet.topology.devices import Bridge, Port, Route, Router
 from midonet.topology.groups import IPAddrGroup, PortGroup
 from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId, RuleId
 from midonet.topology.record import Record
+from midonet.topology.services import DhcpSubnet, Mirror
 
 R = TypeVar("R", bound=Record)
 
@@ -55,7 +62,8 @@ class PortMapper:
         common: dict[str, Any] = dict(
             id=PortId(port.id), device_id=port.device_id, admin_state_up=port.admin_state_up,
             inbound_filters=_chains(port.inbound_filter_id), outbound_filters=_chains(port.outbound_filter_id),
-            peer_id=PortId(port.peer_id) if port.peer_id else None, exterior=port.is_exterior,
+            peer_id=PortId(port.peer_id) if port.peer_id else None,
+            exterior=port.is_exterior or (port.vtep_id is not None and port.router_id is None),
             host_id=port.host_id, interface_name=port.interface_name, tunnel_key=port.tunnel_key,
             port_groups=frozenset(port.port_group_ids) | frozenset(extra_groups),
             inbound_mirror_ids=port.inbound_mirror_ids, outbound_mirror_ids=port.outbound_mirror_ids,
@@ -63,7 +71,7 @@ class PortMapper:
             pre_out_filter_mirror_ids=port.pre_out_filter_mirror_ids,
         )
         if port.router_id is None:
-            return BridgePortDevice(**common, vlan_id=port.vlan_id)
+            return BridgePortDevice(**common, vlan_id=port.vlan_id, vtep_id=port.vtep_id)
         address = port.port_address if port.port_address and ":" not in port.port_address else None
         return RouterPortDevice(
             **common, mac=port.port_mac or "00:00:00:00:00:00", address=address,
@@ -72,27 +80,40 @@ class PortMapper:
 
 
 class BridgeMapper:
-    """Bridge record + its ports + their peers -> `BridgeDevice`."""
+    """Bridge record + its ports + their peers (+ its DHCP subnets) -> `BridgeDevice`.
+
+    VLANs (the original's `BridgeMapper.deviceUpdated`): an interior port linked to another bridge's port carries
+    its own VLAN id when it has one (this bridge is VLAN-aware); else, when the peer has one, it is this bridge's
+    way to a VLAN-aware bridge (`vlan_peer_port`). VLAN 0 means none.
+    """
 
     @staticmethod
-    def map(bridge: Bridge, ports: Sequence[Port], peers: Mapping[str, Port]) -> BridgeDevice:
+    def map(bridge: Bridge, ports: Sequence[Port], peers: Mapping[str, Port],
+            dhcp_subnets: Sequence[DhcpSubnet] = ()) -> BridgeDevice:
         by_mac: dict[str, PortId] = {}
         by_ip: dict[str, str] = {}
         vlan_ports: dict[int, PortId] = {}
+        vlan_peer: PortId | None = None
         for port in ports:
             peer = peers.get(port.peer_id) if port.peer_id else None
             if peer is not None and peer.router_id is not None and peer.port_mac:
                 by_mac[peer.port_mac] = PortId(port.id)
                 if peer.port_address and ":" not in peer.port_address:
                     by_ip[peer.port_address] = peer.port_mac
-            if port.is_interior and port.vlan_id is not None:
-                vlan_ports[port.vlan_id] = PortId(port.id)
+            elif peer is not None and peer.network_id is not None:
+                if port.vlan_id:
+                    vlan_ports[port.vlan_id] = PortId(port.id)
+                elif peer.vlan_id:
+                    vlan_peer = PortId(port.id)
+        subnets = (DhcpMapper.map(s) for s in dhcp_subnets if s.enabled)
         return BridgeDevice(
             id=BridgeId(bridge.id), admin_state_up=bridge.admin_state_up, tunnel_key=bridge.tunnel_key,
             inbound_filters=_chains(bridge.inbound_filter_id), outbound_filters=_chains(bridge.outbound_filter_id),
-            exterior_ports=tuple(PortId(p.id) for p in ports if p.is_exterior),
+            exterior_ports=tuple(PortId(p.id) for p in ports if p.is_exterior or p.vtep_id is not None),
             router_ports_by_mac=by_mac, router_macs_by_ip=by_ip, vlan_ports=vlan_ports,
-            inbound_mirror_ids=bridge.inbound_mirror_ids, outbound_mirror_ids=bridge.outbound_mirror_ids)
+            port_vlans={port: vlan for vlan, port in vlan_ports.items()}, vlan_peer_port=vlan_peer,
+            inbound_mirror_ids=bridge.inbound_mirror_ids, outbound_mirror_ids=bridge.outbound_mirror_ids,
+            dhcp_subnets=tuple(s for s in subnets if s is not None))
 
 
 class RouterMapper:
@@ -147,8 +168,12 @@ class InMemoryTopology:
         ports_of: dict[str, list[Port]] = {}
         for port in ports:
             ports_of.setdefault(port.device_id, []).append(port)
+        dhcp_of: dict[str, list[DhcpSubnet]] = {}
+        for dhcp_subnet in self._all(DhcpSubnet):
+            dhcp_of.setdefault(dhcp_subnet.network_id or "", []).append(dhcp_subnet)
         self._bridges: dict[str, BridgeDevice] = {
-            b.id: BridgeMapper.map(b, ports_of.get(b.id, []), by_id) for b in self._all(Bridge)}
+            b.id: BridgeMapper.map(b, ports_of.get(b.id, []), by_id, _in_order(b.dhcp_ids, dhcp_of.get(b.id, [])))
+            for b in self._all(Bridge)}
         routes_of: dict[str, list[Route]] = {}
         for route in self._all(Route):
             routes_of.setdefault(route.router_id or "", []).append(route)
@@ -159,6 +184,7 @@ class InMemoryTopology:
             rules_of.setdefault(rule.chain_id or "", []).append(rule)
         rules_by_id = {r.id: r for rs in rules_of.values() for r in rs}
         addr_groups = {g.id: g for g in self._all(IPAddrGroup)}
+        self._mirrors: dict[str, MirrorDevice] = {m.id: MirrorMapper.map(m, addr_groups) for m in self._all(Mirror)}
         self._chains: dict[str, ChainDevice] = {}
         for chain in self._all(Chain):
             order = set(chain.rule_ids)
@@ -193,8 +219,20 @@ class InMemoryTopology:
         except KeyError:
             raise NotYet("chain", chain_id) from None
 
+    def get_mirror(self, mirror_id: str) -> MirrorDevice:
+        try:
+            return self._mirrors[mirror_id]
+        except KeyError:
+            raise NotYet("mirror", mirror_id) from None
+
     def record(self, cls: type[R], record_id: str) -> R:
         """The record `record_id` of class `cls` this topology was built from (KeyError if absent)."""
         found = self.records[(cls, record_id)]
         assert isinstance(found, cls)
         return found
+
+
+def _in_order(ids: Sequence[str], subnets: list[DhcpSubnet]) -> list[DhcpSubnet]:
+    """A bridge's DHCP subnets in the order its `dhcp_ids` lists them, the unlisted ones after."""
+    rank = {ident: i for i, ident in enumerate(ids)}
+    return sorted(subnets, key=lambda s: rank.get(s.id, len(rank)))

@@ -19,6 +19,11 @@ and wraps the final verdict with everything the context gathered::
     ├── state_writes                  MAC/ARP learning the caller applies (`StateTables.apply`)
     └── trace                         the steps, when the context was tracing
 
+Continuations (never seen outside a simulation): `ToPort(p)` continues at the egress of port p; `Fork(branches)`
+runs each branch from the same packet and merges the verdicts; `Continue(run)` is the rest of a device's work,
+deferred so that a fork can run something else first (a mirror's copy, spec 3.9: `Fork((ToPort(mirror port),
+Continue(rest)))` is the original's `Fork(toPort, next)`).
+
 Merging forked branches (the original's `Simulator.merge`): Drop, TemporaryDrop(SHORT) and Consumed are absorbed
 by the other branch; TemporaryDrop(ERROR) wins; two Forwards concatenate their outputs.
 
@@ -31,6 +36,7 @@ May import: `midonet.packets`, `midonet.state`, `midonet.topology.ids`, `simulat
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, assert_never
 
@@ -105,7 +111,14 @@ class Fork:
     branches: tuple[Step, ...]
 
 
-Step = Forward | Drop | TemporaryDrop | Consumed | ToPort | Fork
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """Continue with `run()`: the rest of a device's work, deferred behind a fork's earlier branches."""
+
+    run: Callable[[], Step]
+
+
+Step = Forward | Drop | TemporaryDrop | Consumed | ToPort | Fork | Continue
 
 EMITTED: Final = Forward(())
 """What an exterior port's egress returns: the output itself is recorded in the context (the driver collects)."""

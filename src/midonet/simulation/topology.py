@@ -6,14 +6,16 @@ routing table, compiled rule conditions). The simulation asks a `VirtualTopology
 has not loaded a device yet the answer is the `NotYet` exception, the simulation stops, and the packet is
 simulated again from scratch once the device arrives (the original's `NotYetException`).
 
-    PortDevice                      a port: filters, peer (interior), binding (exterior), port groups
-    ├── BridgePortDevice            + VLAN id (interior ports of a VLAN-aware bridge)
+    PortDevice                      a port: filters, peer (interior), binding (exterior), port groups, mirrors
+    ├── BridgePortDevice            + VLAN id (interior ports of a VLAN-aware bridge), VTEP (a VXLAN port)
     └── RouterPortDevice            + MAC, address, subnet
-    BridgeDevice                    flood set, peer router ports by MAC and by IP, filters
-    RouterDevice                    routing table, filters (with the redirect and forward chains)
+    BridgeDevice                    flood set (VXLAN ports included), peer router ports by MAC and by IP, VLAN
+                                    ports, filters, mirrors, DHCP subnets (`devices.dhcp.DhcpSubnetDevice`)
+    RouterDevice                    routing table, filters (with the redirect and forward chains), mirrors
     ChainDevice, RuleDevice         rules in order, compiled conditions
+    MirrorDevice                    to-port and conditions (`devices.mirror`, fetched by id: `get_mirror`)
 
-Mirrors, the load balancer, QoS and trace requests are carried as ids for the engineers who add them.
+The load balancer, QoS and trace requests are carried as ids for the engineers who add them.
 
 May import: `midonet.packets`, `midonet.topology`, `simulation.conditions`, `simulation.routing`,
 `simulation.ipmath`.
@@ -23,13 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from midonet.simulation.conditions import ConditionDevice
 from midonet.simulation.ipmath import Subnet
 from midonet.simulation.routing import RoutingTable
 from midonet.topology.chains import NatTarget, Rule, RuleAction, RuleType
 from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId, RuleId
+
+if TYPE_CHECKING:
+    from midonet.simulation.devices.dhcp import DhcpSubnetDevice
+    from midonet.simulation.devices.mirror import MirrorDevice
 
 
 class NotYet(Exception):
@@ -68,7 +74,11 @@ class PortDevice:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BridgePortDevice(PortDevice):
+    """A bridge port. `vlan_id`: the VLAN an interior port of a VLAN-aware bridge carries (None or 0: none).
+    `vtep_id`: a VXLAN port, the bridge's way to a hardware VTEP; it counts as exterior (in the flood set, emits)."""
+
     vlan_id: int | None = None
+    vtep_id: str | None = None
 
     @property
     def bridge_id(self) -> BridgeId:
@@ -103,7 +113,9 @@ class BridgeDevice:
 
     `router_ports_by_mac`: MAC of a peer router port -> the bridge's interior port linked to it
     (`macToLogicalPortId`); `router_macs_by_ip`: address of a peer router port -> its MAC (`ipToMac`);
-    `vlan_ports`: VLAN -> the interior port carrying it (a VLAN-aware bridge has some).
+    `vlan_ports`: VLAN -> the interior port carrying it (a VLAN-aware bridge has some), `port_vlans` the reverse;
+    `vlan_peer_port`: on a VLAN-unaware bridge, its interior port linked to a VLAN-aware bridge's VLAN port (floods
+    go there too); `dhcp_subnets`: the enabled DHCP subnets the bridge serves (spec 3.11).
     """
 
     id: BridgeId
@@ -115,12 +127,19 @@ class BridgeDevice:
     router_ports_by_mac: Mapping[str, PortId] = field(default_factory=dict)
     router_macs_by_ip: Mapping[str, str] = field(default_factory=dict)
     vlan_ports: Mapping[int, PortId] = field(default_factory=dict)
+    port_vlans: Mapping[PortId, int] = field(default_factory=dict)
+    vlan_peer_port: PortId | None = None
     inbound_mirror_ids: tuple[str, ...] = ()
     outbound_mirror_ids: tuple[str, ...] = ()
+    dhcp_subnets: tuple[DhcpSubnetDevice, ...] = ()
 
     @property
     def vlan_aware(self) -> bool:
         return bool(self.vlan_ports)
+
+    def vlan_of(self, port: PortId | None) -> int | None:
+        """The VLAN interior port `port` carries, None if it carries none (the original's `VlanPortMap.getVlan`)."""
+        return self.port_vlans.get(port) if port is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,3 +189,5 @@ class VirtualTopology(Protocol):
     def get_router(self, router_id: RouterId) -> RouterDevice: ...
 
     def get_chain(self, chain_id: ChainId) -> ChainDevice: ...
+
+    def get_mirror(self, mirror_id: str) -> MirrorDevice: ...

@@ -5,7 +5,7 @@ Role: `process(ctx, router, in_port)` decides what a router does with a packet t
 1. remember the packet as it entered (`pre_routing_match`: ICMP errors quote it); strip a VLAN 0 priority tag,
    drop other VLAN-tagged frames and EtherTypes other than IPv4 and ARP; a router administratively down sends
    ICMP filter-prohibited and drops;
-2. [inbound mirrors]; an L2 broadcast is ARP (handled) or dropped; a destination MAC other than the ingress
+2. inbound mirrors; an L2 broadcast is ARP (handled) or dropped; a destination MAC other than the ingress
    port's drops; ARP is handled here and never routed:
    * a request for the ingress port's address from inside its subnet: learn the sender (`ArpLearned`) and reply
      with the port's MAC; a gratuitous request (tpa = spa, tha = 0) from inside: learn;
@@ -22,16 +22,16 @@ Role: `process(ctx, router, in_port)` decides what a router does with a packet t
    bridge's router-port / seeded IPv4 -> MAC tables; else the router's ARP cache. A miss sends an ARP request from
    the out port and answers "not yet" (`NotYet("arp", ...)`); a stale hit is used and refreshed by an ARP request.
    An exterior out port whose subnet does not hold the next hop: ICMP host (direct) or net (gateway) unreachable,
-   temporary drop. Rewrite Ethernet source = out port MAC, destination = next hop MAC; [outbound mirrors]; to the
-   out port's egress.
+   temporary drop. Rewrite Ethernet source = out port MAC, destination = next hop MAC; outbound mirrors (they see
+   the rewritten MACs and TTL); to the out port's egress.
 
 Flow tags: the router; for a route other than a /32, ("route", id) and ("dst_ip", router, destination); the ARP
 entry ("arp", router, next hop).
 
-Not yet here: VXLAN L2 router ports (spec 3.4.2), BGP traffic to LOCAL, FIP64, the load balancer, mirrors; ICMP
+Not yet here: VXLAN L2 router ports (spec 3.4.2), BGP traffic to LOCAL, FIP64, the load balancer; ICMP
 replies leave by the ingress port rather than being routed (see `simulation.icmp`).
 
-May import: `midonet.packets`, `midonet.state`, `simulation.*`, `simulation.devices.chain`.
+May import: `midonet.packets`, `midonet.state`, `simulation.*`, `simulation.devices.{chain,mirror}`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from midonet.packets.ethernet import BROADCAST, ETH_TYPE_ARP, ETH_TYPE_IPV4
 from midonet.simulation import icmp
 from midonet.simulation.context import PacketContext
 from midonet.simulation.devices.chain import ACCEPT, DROP, REJECT, apply_filters
+from midonet.simulation.devices.mirror import mirror_in, mirror_out
 from midonet.simulation.pipeline import Stage
 from midonet.simulation.results import Consumed, Drop, Step, TemporaryDrop, TemporaryDropKind, ToPort
 from midonet.simulation.routing import RouteEntry
@@ -69,6 +70,16 @@ def process(ctx: PacketContext, router: RouterDevice, in_port: RouterPortDevice)
     if not router.admin_state_up:
         icmp.send_error(ctx, in_port, icmp.UNREACHABLE, icmp.PROHIBITED, "filter prohibited (router down)")
         return Drop("router is administratively down")
+    if router.inbound_mirror_ids:
+        return mirror_in(ctx, router.inbound_mirror_ids, Stage.ROUTER_PRE_IN_MIRRORS, router.id,
+                         lambda: _pre_routing(ctx, router, in_port))
+    return _pre_routing(ctx, router, in_port)
+
+
+def _pre_routing(ctx: PacketContext, router: RouterDevice, in_port: RouterPortDevice) -> Step:
+    """L2 checks, ARP, inbound filters, routing (the original's `preRouting`), after the inbound mirrors."""
+    m = ctx.match
+    eth_type = m.eth_type
     dst_mac = m.eth_dst
     if dst_mac == BROADCAST:
         if eth_type == ETH_TYPE_ARP:
@@ -165,6 +176,9 @@ def _post_routing(ctx: PacketContext, router: RouterDevice, in_port: RouterPortD
     m.eth_dst = mac
     if ctx.trace is not None:
         ctx.note(Stage.ROUTER_NEXT_HOP, router.id, f"next hop MAC {mac}: out by port {out_port.id[:8]}")
+    if router.outbound_mirror_ids:
+        return mirror_out(ctx, router.outbound_mirror_ids, Stage.ROUTER_POST_OUT_MIRRORS, router.id,
+                          ToPort(out_port.id))
     return ToPort(out_port.id)
 
 
