@@ -13,8 +13,8 @@ A `__slots__` class with explicit groups of fields (the original's five mixins, 
                     exterior ingress port), current_device, ingress_device, devices_traversed (the loop guard)
     what it reads   topology (`VirtualTopology`), tables (`StateTables`) -- set by `simulate`
     what it gathers tags (flow invalidation), outputs (exterior emissions), generated (packets to send),
-                    state_writes (MAC/ARP learning), trace (lines, when tracing), forward_flow/stateful
-                    (connection tracking), nw_dst_rewritten (set by NAT)
+                    state_writes (MAC/ARP learning, conntrack and NAT keys), trace (lines, when tracing),
+                    forward_flow/connection/stateful (connection tracking), nw_dst_rewritten (set by NAT)
 
 Invariant: only the driver and the port device move the position fields; the driver saves and restores them
 (and `match`) around the branches of a fork.
@@ -31,7 +31,7 @@ from midonet.packets.ethernet import ETH_TYPE_IPV4
 from midonet.packets.flowmatch import FlowMatch
 from midonet.simulation.pipeline import Stage
 from midonet.simulation.results import FlowTag, GeneratedPacket, Output, TraceLine
-from midonet.state.conntrack import TRACKED_PROTOCOLS, ConnTrackKey
+from midonet.state.conntrack import TRACKED_PROTOCOLS, ConnTracked, ConnTrackKey
 from midonet.state.tables import StateTables, StateWrite
 from midonet.topology.ids import PortId
 
@@ -43,8 +43,8 @@ _ICMP = 1
 
 class PacketContext:
     __slots__ = (
-        "current_device", "devices_traversed", "forward_flow", "frame", "generated", "in_port", "in_port_groups",
-        "ingress_device", "match", "nw_dst_rewritten", "orig_match", "out_port", "out_port_groups",
+        "connection", "current_device", "devices_traversed", "forward_flow", "frame", "generated", "in_port",
+        "in_port_groups", "ingress_device", "match", "nw_dst_rewritten", "orig_match", "out_port", "out_port_groups",
         "outputs", "port_groups", "pre_routing_match", "start_port", "starts_at_ingress", "state_writes",
         "stateful", "tables", "tags", "topology", "trace",
     )
@@ -79,6 +79,7 @@ class PacketContext:
         self.state_writes: list[StateWrite] = []
         self.trace: list[TraceLine] | None = [] if tracing else None
         self.forward_flow: bool | None = None
+        self.connection: ConnTrackKey | None = None
         self.stateful = False
 
     @property
@@ -109,8 +110,9 @@ class PacketContext:
         """Whether this packet starts a connection (else it is a reply to a tracked one). Asked once, then cached.
 
         Generated packets are always return flows; untracked protocols are always forward flows. A tracked
-        packet's key is built from the packet as received and the device it entered; the flow is tagged with
-        the key (a late-arriving key invalidates it) and counts as stateful.
+        packet's key is built from the packet as received and the device it entered (ICMP: the echo identifier
+        as both ports, else the type and code); a forward flow is tagged with the key (a late-arriving key
+        invalidates it) and counts as stateful (`ConnTrackState.isForwardFlow`).
         """
         if self.forward_flow is None:
             self.forward_flow = self._lookup_forward_flow()
@@ -124,10 +126,10 @@ class PacketContext:
         if orig.peek("eth_type") != ETH_TYPE_IPV4 or proto not in TRACKED_PROTOCOLS:
             self.match.mark_seen("eth_type", "ip_proto")
             return True
-        if proto == _ICMP:
+        ident = orig.peek("icmp_id") if proto == _ICMP else None
+        if isinstance(ident, int):
             self.match.mark_seen("eth_type", "ip_proto", "ip_src", "ip_dst", "icmp_id")
-            ident = orig.peek("icmp_id")
-            tp_src = tp_dst = ident if isinstance(ident, int) else 0
+            tp_src = tp_dst = ident
         else:
             self.match.mark_seen("eth_type", "ip_proto", "ip_src", "ip_dst", "tp_src", "tp_dst")
             src, dst = orig.peek("tp_src"), orig.peek("tp_dst")
@@ -135,6 +137,28 @@ class PacketContext:
             tp_dst = dst if isinstance(dst, int) else 0
         key = ConnTrackKey(str(orig.peek("ip_src")), tp_src, str(orig.peek("ip_dst")), tp_dst, int(proto),
                            self.ingress_device or "")
+        self.connection = key
+        if self.tables.conntrack.contains(key):
+            return False
         self.tags.add(("conntrack", key))
         self.stateful = True
-        return not self.tables.conntrack.contains(key)
+        return True
+
+    def track_connection(self, egress_device: str) -> None:
+        """A forward flow whose connection was looked up leaves by an exterior port of `egress_device`: request its
+        return key, built from the packet as it leaves (after NAT) turned around (`trackConnection`)."""
+        if self.connection is None or not self.forward_flow:
+            return
+        m = self.match
+        ident = m.peek("icmp_id") if m.peek("ip_proto") == _ICMP else None
+        if isinstance(ident, int):
+            tp_src = tp_dst = ident
+        else:
+            src, dst = m.peek("tp_src"), m.peek("tp_dst")
+            tp_src = src if isinstance(src, int) else 0
+            tp_dst = dst if isinstance(dst, int) else 0
+        key = ConnTrackKey(str(m.peek("ip_dst")), tp_dst, str(m.peek("ip_src")), tp_src, self.connection.proto,
+                           egress_device)
+        write = ConnTracked(key)
+        if write not in self.state_writes:
+            self.request(write)

@@ -31,6 +31,7 @@ from midonet.simulation.devices import dhcp
 from midonet.simulation.devices import port as ports
 from midonet.simulation.pipeline import Stage
 from midonet.simulation.results import (
+    FLOW_STATE_TAGS,
     Consumed,
     Continue,
     Drop,
@@ -123,7 +124,7 @@ def _verdict(ctx: PacketContext, step: Step) -> Verdict:
 def _result(ctx: PacketContext, verdict: Verdict) -> SimulationResult:
     tags = ctx.tags
     if isinstance(verdict, TemporaryDrop):
-        tags = {t for t in tags if isinstance(t, tuple) and t[0] == "conntrack"}
+        tags = {t for t in tags if isinstance(t, tuple) and t[0] in FLOW_STATE_TAGS}
     trace = ctx.trace
     if trace is not None:
         ctx.note(Stage.RESULT, None, describe(verdict))

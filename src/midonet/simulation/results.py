@@ -168,16 +168,20 @@ class TraceLine:
 
 
 FlowTag = str | tuple[object, ...]
-"""What invalidates a flow (spec 3.12): a device id (port, bridge, router, chain) as a plain string, or a tuple
-whose first item names its kind:
+"""What invalidates a flow (spec 3.12): a device id (port, bridge, router, chain, load balancer, pool) as a plain
+string, or a tuple whose first item names its kind:
 
     ("mac", bridge, mac, vlan, port)     a MAC seen on / resolved to a port     ("broadcast", bridge)
     ("flooded", bridge, vlan, mac)       flooded because mac was unknown        ("arp_requests", bridge)
     ("bridge_port", bridge, port)        sent to a peer router by its port      ("route", route)
     ("dst_ip", router, ip)               routed to ip by a non-/32 route        ("arp", router, ip)
     ("conntrack", ConnTrackKey)          a connection-tracking lookup (a flow-state tag)
+    ("nat", NatKey)                      a NAT key looked up or written (a flow-state tag)
     ("meter", name)                      a rule's user meter
 """
+
+FLOW_STATE_TAGS: Final = frozenset({"conntrack", "nat"})
+"""The kinds of flow-state tags: a temporary drop keeps these and clears the others."""
 
 
 @dataclass(frozen=True, slots=True)

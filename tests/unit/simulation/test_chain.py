@@ -1,5 +1,5 @@
 """Chain evaluation (spec 3.5, `Chain.scala`): first decisive rule wins, jump and return, loops, default accept,
-several filter chains, tags, and the NAT seam."""
+several filter chains, tags, and NAT rules answering their action."""
 
 from __future__ import annotations
 
@@ -115,15 +115,16 @@ def test_every_chain_evaluated_tags_the_flow_and_meters_tag_it_too() -> None:
     assert {top.id, sub.id, ("meter", "web")} <= ctx.tags
 
 
-def test_nat_rules_are_a_seam_for_now() -> None:
+def test_a_nat_rule_translates_and_answers_its_action() -> None:
     b = TopologyBuilder()
     c = b.chain("c")
     b.append(c, Rule(id=b.new_id(), chain_id=c.id, type=RuleType.NAT, action=RuleAction.ACCEPT, dnat=True,
                      nat_targets=(NatTarget(nw_start="10.9.9.9", nw_end="10.9.9.9"),)))
     b.rule(c, "drop")
     ctx = context(b)
-    assert process_chain(ctx, ctx.topology.get_chain(ChainId(c.id)), STAGE) is DROP
-    assert any("not simulated yet" in line.text for line in ctx.trace or ())
+    assert process_chain(ctx, ctx.topology.get_chain(ChainId(c.id)), STAGE) is ACCEPT
+    assert ctx.match.peek("ip_dst") == "10.9.9.9" and ctx.nw_dst_rewritten
+    assert any("static DNAT" in line.text for line in ctx.trace or ())
 
 
 def test_the_trace_names_the_matching_rule() -> None:

@@ -14,16 +14,20 @@ Evaluation of one chain:
 Every chain evaluated tags the flow with its id (a chain change invalidates the flow); a rule with a meter tags
 it with ("meter", name).
 
-Seams left for later (each answers CONTINUE, so the chain goes on, and says so in the trace):
-* NAT rules (`RuleType.NAT`: snat, dnat, rev_snat, rev_dnat, spec 3.7): the NAT engineer replaces `_nat`;
-* L2 transform / redirect rules (`RuleType.L2TRANSFORM`, spec 3.10): `_l2_transform`.
+* NAT (`RuleType.NAT`: snat, dnat, rev_snat, rev_dnat, spec 3.7): `devices.nat.apply_rule` translates and answers
+  the rule's action (ACCEPT, CONTINUE or RETURN), or CONTINUE when the rule does not apply.
 
-May import: `midonet.topology`, `simulation.context`, `simulation.topology`, `simulation.pipeline`.
+Seam left for later (answers CONTINUE, so the chain goes on, and says so in the trace): L2 transform / redirect
+rules (`RuleType.L2TRANSFORM`, spec 3.10): `_l2_transform`.
+
+May import: `midonet.topology`, `simulation.context`, `simulation.topology`, `simulation.pipeline`,
+`simulation.devices.nat`.
 """
 
 from __future__ import annotations
 
 from midonet.simulation.context import PacketContext
+from midonet.simulation.devices import nat
 from midonet.simulation.pipeline import Stage
 from midonet.simulation.topology import ChainDevice, RuleDevice
 from midonet.topology.chains import RuleAction, RuleType
@@ -87,15 +91,9 @@ def _evaluate(ctx: PacketContext, chain: ChainDevice, path: tuple[ChainId, ...],
             return action
         if kind is _TRACE:
             continue
-        action = _nat(ctx, rule, stage) if kind is _NAT else _l2_transform(ctx, rule, stage)
+        action = nat.apply_rule(ctx, rule, stage) if kind is _NAT else _l2_transform(ctx, rule, stage)
         if action is not CONTINUE:
             return action
-    return CONTINUE
-
-
-def _nat(ctx: PacketContext, rule: RuleDevice, stage: Stage) -> RuleAction:
-    """Seam: NAT rules are not simulated yet (spec 3.7); the rule is skipped."""
-    ctx.note(stage, rule.id, "NAT rule not simulated yet: skipped")
     return CONTINUE
 
 

@@ -9,6 +9,9 @@ port drops it (temporary drop). Both run the port's filters. The stages, in orde
     egress:  tag port, set out port and groups ─► pre-out mirrors ─► outbound filter ─► post-out mirrors
              ─► emit: exterior -> output | interior -> peer ingress | unplugged -> temporary drop
 
+An exterior emission of a forward flow whose connection was looked up requests the connection's return key, built
+from the packet as it leaves and the port's device (`PacketContext.track_connection`, spec 3.6).
+
 Filters: ACCEPT continues; DROP drops; REJECT drops and, on a router port, sends ICMP admin-prohibited to the
 sender; REDIRECT (L2 insertion) is a seam and drops temporarily for now. A port administratively down rejects
 everything both ways. A bridge port never sends a packet back out of the port it came in by; a bridge port with a
@@ -117,6 +120,7 @@ def _emit(ctx: PacketContext, port: PortDevice) -> Step:
     """Exterior: an output of the flow; interior: into the peer port; unplugged: a temporary drop."""
     if port.exterior:
         ctx.emit(port.id)
+        ctx.track_connection(port.device_id)
         if ctx.trace is not None:
             ctx.note(Stage.PORT_EMIT, port.id, f"output on host {str(port.host_id)[:8]} {port.interface_name}")
         return EMITTED
