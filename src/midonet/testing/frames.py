@@ -8,6 +8,7 @@ May import: `midonet.packets`.
 
 from __future__ import annotations
 
+from midonet.packets import dhcp as dhcp_packets
 from midonet.packets import frame
 from midonet.packets.arp import OP_REPLY, OP_REQUEST, ZERO_MAC
 from midonet.packets.ethernet import BROADCAST
@@ -61,3 +62,18 @@ def garp(mac: str, ip: str) -> bytes:
     """A gratuitous ARP request: `ip` is at `mac`, broadcast."""
     return frame.build(FlowMatch(eth_src=mac, eth_dst=BROADCAST, arp_op=OP_REQUEST, arp_sha=mac, arp_spa=ip,
                                  arp_tha=ZERO_MAC, arp_tpa=ip))
+
+
+def dhcp(mac: str, kind: int, *, xid: int = 0x1234, requested: str | None = None, server: str | None = None,
+         ip_src: str = "0.0.0.0", ip_dst: str = "255.255.255.255", eth_dst: str = BROADCAST,
+         chaddr: str | None = None, params: tuple[int, ...] = (1, 3, 6, 26, 28, 51, 54, 121)) -> bytes:
+    """A DHCP client message of type `kind` (`packets.dhcp.DISCOVER`, `REQUEST` ...) from `mac`, UDP 68 -> 67,
+    broadcast unless told otherwise; `requested` and `server` set options 50 and 54."""
+    options = dhcp_packets.DhcpOptions(message_type=kind, requested_ip=requested, server_id=server,
+                                       parameter_request_list=params)
+    message = dhcp_packets.DhcpMessage(op=dhcp_packets.OP_REQUEST, xid=xid, chaddr=chaddr or mac,
+                                       flags=dhcp_packets.FLAG_BROADCAST,
+                                       options=dhcp_packets.encode_options(options))
+    return frame.build(FlowMatch(eth_src=mac, eth_dst=eth_dst, ip_src=ip_src, ip_dst=ip_dst, ip_proto=PROTO_UDP,
+                                 tp_src=dhcp_packets.CLIENT_PORT, tp_dst=dhcp_packets.SERVER_PORT),
+                       dhcp_packets.build(message))

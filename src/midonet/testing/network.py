@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from midonet.packets import frame as frames
 from midonet.packets.flowmatch import FlowMatch, parse_frame
+from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
 from midonet.simulation.driver import simulate_frame, simulate_generated
 from midonet.simulation.results import Forward, GeneratedPacket, SimulationResult
 from midonet.simulation.topology import VirtualTopology
@@ -53,15 +54,18 @@ class Delivery:
 
 
 class SimulatedNetwork:
-    def __init__(self, topology: VirtualTopology, clock: FakeClock | None = None, *, tracing: bool = True) -> None:
+    def __init__(self, topology: VirtualTopology, clock: FakeClock | None = None, *, tracing: bool = True,
+                 config: SimulationConfig = DEFAULT_CONFIG) -> None:
         self.topology = topology
         self.clock = clock or FakeClock()
         self.tables: InMemoryTables = in_memory(self.clock)
         self.tracing = tracing
+        self.config = config
 
     def simulate(self, data: bytes, in_port: str) -> SimulationResult:
         """One simulation of `data` coming in on `in_port`; nothing is applied."""
-        return simulate_frame(data, PortId(in_port), self.topology, self.tables, tracing=self.tracing)
+        return simulate_frame(data, PortId(in_port), self.topology, self.tables, tracing=self.tracing,
+                              config=self.config)
 
     def send(self, data: bytes, in_port: str) -> Delivery:
         """Simulate `data` from `in_port`, apply its state writes, then simulate what it generated."""
@@ -74,7 +78,8 @@ class SimulatedNetwork:
                 break
             later: list[GeneratedPacket] = []
             for packet in pending:
-                answer = simulate_generated(packet, self.topology, self.tables, tracing=self.tracing)
+                answer = simulate_generated(packet, self.topology, self.tables, tracing=self.tracing,
+                                            config=self.config)
                 self.tables.apply(answer.state_writes)
                 delivery.generated.append(answer)
                 delivery.replies.extend(_copies(packet.frame, answer))

@@ -11,6 +11,8 @@ route, a chain lists its rules in order). No store and no API: `builder.topology
     r = b.router("r")
     b.link(b.router_port(r, "10.0.1.254/24"), b.interior_port(left))
     b.route(r, "10.0.1.0/24", via=...)
+    b.mirror_on(vm1, b.mirror(analyser_port, nw_proto=1), "inbound")
+    b.dhcp_subnet(left, "10.0.1.0/24", gateway="10.0.1.254", hosts={"02:00:00:00:01:01": "10.0.1.1"})
     topology = b.topology()
 
 May import: `midonet.topology`, `midonet.simulation`.
@@ -29,6 +31,7 @@ from midonet.topology.chains import Chain, Condition, PortRange, Rule, RuleActio
 from midonet.topology.devices import Bridge, NextHop, Port, Route, Router
 from midonet.topology.groups import IPAddrGroup, PortGroup
 from midonet.topology.record import Record
+from midonet.topology.services import DhcpHost, DhcpOption, DhcpSubnet, Mirror, Opt121Route
 
 R = TypeVar("R", bound=Record)
 
@@ -149,6 +152,57 @@ class TopologyBuilder:
         if outbound is not None:
             changes["outbound_filter_id"] = outbound.id
         return self.update(device, **changes)
+
+    # ---- mirrors, DHCP, VTEPs ----
+
+    def mirror(self, to_port: Port, *conditions: Condition, name: str | None = None, **fields: Any) -> Mirror:
+        """A mirror copying to `to_port` what matches any of `conditions` (or one `Condition(**fields)`)."""
+        for key in ("tp_src", "tp_dst"):
+            if isinstance(fields.get(key), tuple):
+                fields[key] = PortRange(start=fields[key][0], end=fields[key][1])
+        conds = conditions or (Condition(**fields),)
+        mirror = self.add(Mirror(id=self.new_id(name), to_port_id=to_port.id, conditions=conds))
+        self.update(to_port, mirror_ids=(*self.get(Port, to_port.id).mirror_ids, mirror.id))
+        return mirror
+
+    _MIRROR_BACKREFS = {
+        (Port, "inbound"): "port_inbound_ids", (Port, "outbound"): "port_outbound_ids",
+        (Port, "post_in_filter"): "port_post_in_filter_ids", (Port, "pre_out_filter"): "port_pre_out_filter_ids",
+        (Bridge, "inbound"): "network_inbound_ids", (Bridge, "outbound"): "network_outbound_ids",
+        (Router, "inbound"): "router_inbound_ids", (Router, "outbound"): "router_outbound_ids",
+    }
+
+    def mirror_on(self, device: R, mirror: Mirror, where: str) -> R:
+        """Attach `mirror` to a port, bridge or router at `where`: "inbound" (a port's pre-in-filter),
+        "post_in_filter", "pre_out_filter" (ports only) or "outbound" (a port's post-out-filter)."""
+        backref = self._MIRROR_BACKREFS[(type(device), where)]
+        field = f"{where}_mirror_ids"
+        current = self.records[device.id]
+        self.update(mirror, **{backref: (*getattr(self.get(Mirror, mirror.id), backref), device.id)})
+        return self.update(device, **{field: (*getattr(current, field), mirror.id)})
+
+    def dhcp_subnet(self, bridge: Bridge, cidr: str, *, gateway: str | None = None,
+                    hosts: dict[str, str] | None = None, routes: tuple[tuple[str, str], ...] = (),
+                    extra: dict[str, tuple[tuple[str, str], ...]] | None = None, **kw: Any) -> DhcpSubnet:
+        """A DHCP subnet on `bridge`; `hosts` maps MAC -> address, `routes` are (destination CIDR, gateway)
+        option 121 routes, `extra` maps a host MAC to its extra options as (name, value) pairs."""
+        extra = extra or {}
+        subnet = self.add(DhcpSubnet(
+            id=self.new_id(), network_id=bridge.id, subnet_address=cidr, default_gateway=gateway,
+            opt121_routes=tuple(Opt121Route(dst_subnet=d, gateway=g) for d, g in routes),
+            hosts=tuple(DhcpHost(mac=mac, ip_address=ip, extra_dhcp_opts=tuple(
+                DhcpOption(name=n, value=v) for n, v in extra.get(mac, ()))) for mac, ip in (hosts or {}).items()),
+            **kw))
+        self.update(bridge, dhcp_ids=(*self.get(Bridge, bridge.id).dhcp_ids, subnet.id))
+        return subnet
+
+    def vxlan_port(self, bridge: Bridge, name: str | None = None, *, vtep_id: str | None = None,
+                   **kw: Any) -> Port:
+        """A bridge's VXLAN port towards a hardware VTEP (exterior for the simulation, spec 5.2)."""
+        port = self.add(Port(id=self.new_id(name), network_id=bridge.id, vtep_id=vtep_id or self.new_id(), **kw))
+        self._attach(bridge, port)
+        self.update(bridge, vxlan_port_ids=(*self.get(Bridge, bridge.id).vxlan_port_ids, port.id))
+        return port
 
     def port_group(self, name: str, *ports: Port, stateful: bool = False) -> PortGroup:
         return self.add(PortGroup(id=self.new_id(name), name=name, stateful=stateful,
