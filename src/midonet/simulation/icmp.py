@@ -13,22 +13,35 @@ ICMP errors (the original's `Icmp.scala`):
 The decision reads the packet with `peek`: it is a side effect of this packet only, never part of the flow
 (generated packets never install flows), so it must not widen the wildcard.
 
-Simplification (until NAT lands): an error or echo reply leaves by the ingress port towards the packet's source
-MAC; the original routes it through the router's outbound filter first (static SNAT on replies).
+An error or an echo reply is an IP packet the router sends itself, so it is routed (spec 3.4, the original's
+`Router.sendIPPacket`): the routing table gives its out port (no PORT route: it is not sent; nor to the out port's
+own address); the next hop's MAC is the sender's when it leaves by the port the packet came in by, else what the
+router knows of the next hop (a peer port, the peer bridge's tables, the ARP cache -- on a miss an ARP request goes
+out and the reply is not sent, where the original would wait); then the router's outbound filters run on it in a
+context of its own, with empty NAT and conntrack tables (so a static SNAT applies: an echo reply from a DNAT'd
+address leaves from the address the client pinged), and what they rewrote is written into the frame. A DROP or
+REJECT there means no reply. It is then sent from the egress of its out port.
 
-May import: `midonet.packets`, `simulation.context`, `simulation.topology`, `simulation.ipmath`.
+May import: `midonet.packets`, `midonet.state`, `simulation.context`, `simulation.topology`, `simulation.ipmath`,
+`simulation.devices.chain`.
 """
 
 from __future__ import annotations
 
 from midonet.packets import arp, ethernet, ipv4
+from midonet.packets import frame as frames
 from midonet.packets import icmp as icmp_packets
 from midonet.packets.errors import MalformedPacket
 from midonet.packets.ethernet import BROADCAST, ETH_TYPE_ARP, ETH_TYPE_IPV4, EthernetHeader
+from midonet.packets.flowmatch import FlowMatch, parse_frame
 from midonet.simulation.context import PacketContext
+from midonet.simulation.devices.chain import ACCEPT, apply_filters
 from midonet.simulation.ipmath import ip_int
 from midonet.simulation.pipeline import Stage
-from midonet.simulation.topology import RouterPortDevice
+from midonet.simulation.routing import RouteEntry
+from midonet.simulation.topology import BridgePortDevice, RouterDevice, RouterPortDevice
+from midonet.state.tables import in_memory
+from midonet.topology.devices import NextHop
 from midonet.topology.ids import PortId
 
 UNREACHABLE = icmp_packets.TYPE_UNREACHABLE
@@ -100,10 +113,77 @@ def send_echo_reply(ctx: PacketContext, port: RouterPortDevice) -> bool:
 
 def _send_ip(ctx: PacketContext, port: RouterPortDevice, mac: str, dst: str, icmp_bytes: bytes, reason: str,
              src: str | None = None) -> None:
-    header = ipv4.IPv4Header(src=src or str(port.address), dst=dst, proto=ipv4.PROTO_ICMP)
-    frame = ethernet.build(EthernetHeader(dst=mac, src=port.mac, eth_type=ETH_TYPE_IPV4),
-                           ipv4.build(header, icmp_bytes))
-    ctx.generate(port.id, frame, reason)
+    """Route an IP packet the router of `port` (the ingress port) sends to `dst` whose sender is at `mac`."""
+    source = src or str(port.address)
+    router = ctx.topology.get_router(port.router_id)
+    route = router.routing_table.lookup(FlowMatch(ip_src=source, ip_dst=dst))
+    if route is None or route.next_hop is not NextHop.PORT or route.port is None:
+        ctx.note(Stage.ROUTER_ROUTING, router.id, f"{reason} to {dst}: no route, not sent")
+        return
+    out = ctx.topology.get_port(route.port)
+    if not isinstance(out, RouterPortDevice) or dst == out.address:
+        ctx.note(Stage.ROUTER_ROUTING, router.id, f"{reason} to {dst}: not sent by port {route.port[:8]}")
+        return
+    next_mac = mac if out.id == port.id else _next_hop_mac(ctx, router, out, route, dst)
+    if next_mac is None:
+        ctx.note(Stage.ROUTER_NEXT_HOP, router.id, f"{reason} to {dst}: next hop unresolved, not sent")
+        return
+    header = ipv4.IPv4Header(src=source, dst=dst, proto=ipv4.PROTO_ICMP)
+    frame: bytes | None = ethernet.build(EthernetHeader(dst=next_mac, src=out.mac, eth_type=ETH_TYPE_IPV4),
+                                         ipv4.build(header, icmp_bytes))
+    if router.outbound_filters and frame is not None:
+        frame = _outbound_filters(ctx, router, out, frame, reason)
+    if frame is not None:
+        ctx.generate(out.id, frame, reason)
+
+
+def _next_hop_mac(ctx: PacketContext, router: RouterDevice, out: RouterPortDevice, route: RouteEntry,
+                  dst: str) -> str | None:
+    """The next hop's MAC as the router knows it, without waiting: a miss asks by ARP and answers None."""
+    ip = route.gateway or dst
+    if out.peer_id is not None:
+        peer = ctx.topology.get_port(out.peer_id)
+        if isinstance(peer, RouterPortDevice):
+            return peer.mac
+        if isinstance(peer, BridgePortDevice):
+            bridge = ctx.topology.get_bridge(peer.bridge_id)
+            known = bridge.router_macs_by_ip.get(ip) or ctx.tables.ip4_mac.lookup(bridge.id, ip)
+            if known is not None:
+                return known
+    elif not out.in_subnet(ip):
+        return None
+    entry = ctx.tables.arp_cache.lookup(router.id, ip)
+    if entry is None or entry.stale:
+        arp_request(ctx, out, ip)
+    return entry.mac if entry is not None else None
+
+
+def _outbound_filters(ctx: PacketContext, router: RouterDevice, out: RouterPortDevice, frame: bytes,
+                      reason: str) -> bytes | None:
+    """The router's outbound filters on a packet it generated, in a context of its own with empty NAT and
+    conntrack tables; the frame with what they rewrote, or None if they did not accept it."""
+    sub = PacketContext(frame, parse_frame(frame), egress_port=out.id)
+    sub.trace = ctx.trace
+    sub.topology = ctx.topology
+    sub.tables = in_memory(_NO_CLOCK)
+    sub.current_device = router.id
+    sub.out_port, sub.out_port_groups = out.id, out.port_groups
+    action = apply_filters(sub, router.outbound_filters, Stage.ROUTER_OUT_FILTER)
+    if action is not ACCEPT:
+        ctx.note(Stage.ROUTER_OUT_FILTER, router.id, f"{reason}: outbound filter answered {action.value}, not sent")
+        return None
+    changes = {k: v for k, v in sub.match.diff(sub.orig_match).items() if k in frames.APPLICABLE}
+    return frames.apply(frame, changes) if changes else frame
+
+
+class _NoClock:
+    """The clock of the throw-away tables a generated packet's filters run with: nothing there ages."""
+
+    def now(self) -> float:
+        return 0.0
+
+
+_NO_CLOCK = _NoClock()
 
 
 def _quoted_datagram(ctx: PacketContext) -> bytes:

@@ -62,7 +62,9 @@ def routed(**router: object) -> Routed:
     b.route(t.router, "203.0.113.0/24", uplink)                             # direct, off the uplink subnet
     r2 = b.router("r2")
     a = b.router_port(t.router, "169.254.0.1/30", PEER_A, "to-r2")
-    b.link(a, b.router_port(r2, "169.254.0.2/30", PEER_B, "from-r1"))
+    back = b.router_port(r2, "169.254.0.2/30", PEER_B, "from-r1")
+    b.link(a, back)
+    b.route(r2, "10.0.0.0/8", back, gateway="169.254.0.1")      # r2's way back, for the errors it sends
     b.route(t.router, "172.16.0.0/12", a, gateway="169.254.0.2")
     b.route(t.router, "10.66.0.0/16", next_hop=NextHop.BLACKHOLE)
     b.route(t.router, "10.77.0.0/16", next_hop=NextHop.REJECT)
