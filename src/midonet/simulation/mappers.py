@@ -9,15 +9,17 @@ same devices.
 `midonet trace` use it; the agent will use its store-backed cache. A record it does not hold is "not loaded":
 asking for it raises `NotYet`, as the agent's cache does for a device still on its way.
 
-A VXLAN port (a bridge port with a VTEP) counts as exterior: it is in its bridge's flood set and emits. Mirrors and
-DHCP subnets have their mappers beside their devices (`devices.mirror.MirrorMapper`, `devices.dhcp.DhcpMapper`); a
-bridge carries its enabled DHCP subnets.
+A VXLAN port (a bridge port with a VTEP) counts as exterior: it is in its bridge's flood set and emits. Mirrors,
+DHCP subnets and load balancers have their mappers beside their devices (`devices.mirror.MirrorMapper`,
+`devices.dhcp.DhcpMapper`, `devices.load_balancer.LoadBalancerMapper`); a bridge carries its enabled DHCP subnets.
+A pool member's health comes from `InMemoryTopology(member_status=...)` (what health monitors wrote), else its
+record.
 
 Which routes count: a route through an *exterior* router port counts only while the port is active on its host
 (spec 10); `InMemoryTopology(inactive_ports=...)` names the ports that are not.
 
 May import: `midonet.topology`, `simulation.topology`, `simulation.conditions`, `simulation.routing`,
-`simulation.ipmath`, `simulation.devices.{mirror,dhcp}` (their snapshots and mappers).
+`simulation.ipmath`, `simulation.devices.{mirror,dhcp,load_balancer}` (their snapshots and mappers).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 
 from midonet.simulation.conditions import compile_condition
 from midonet.simulation.devices.dhcp import DhcpMapper
+from midonet.simulation.devices.load_balancer import LoadBalancerDevice, LoadBalancerMapper
 from midonet.simulation.devices.mirror import MirrorDevice, MirrorMapper
 from midonet.simulation.ipmath import subnet
 from midonet.simulation.routing import RouteEntry, RoutingTable
@@ -44,6 +47,7 @@ from midonet.topology.chains import Chain, Rule
 from midonet.topology.devices import Bridge, Port, Route, Router
 from midonet.topology.groups import IPAddrGroup, PortGroup
 from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId, RuleId
+from midonet.topology.l4lb import LBStatus, LoadBalancer, Pool, PoolMember, Vip
 from midonet.topology.record import Record
 from midonet.topology.services import DhcpSubnet, Mirror
 
@@ -156,7 +160,8 @@ class ChainMapper:
 class InMemoryTopology:
     """A `VirtualTopology` over a list of records, every device mapped up front."""
 
-    def __init__(self, records: Iterable[Record], *, inactive_ports: Collection[str] = ()) -> None:
+    def __init__(self, records: Iterable[Record], *, inactive_ports: Collection[str] = (),
+                 member_status: Mapping[str, LBStatus] | None = None) -> None:
         self.records: dict[tuple[type[Record], str], Record] = {(type(r), r.id): r for r in records}
         ports = self._all(Port)
         by_id = {p.id: p for p in ports}
@@ -185,6 +190,11 @@ class InMemoryTopology:
         rules_by_id = {r.id: r for rs in rules_of.values() for r in rs}
         addr_groups = {g.id: g for g in self._all(IPAddrGroup)}
         self._mirrors: dict[str, MirrorDevice] = {m.id: MirrorMapper.map(m, addr_groups) for m in self._all(Mirror)}
+        pools, members, vips = self._all(Pool), self._all(PoolMember), self._all(Vip)
+        self._load_balancers: dict[str, LoadBalancerDevice] = {
+            lb.id: LoadBalancerMapper.map(lb, [p for p in pools if p.load_balancer_id == lb.id], members, vips,
+                                          member_status)
+            for lb in self._all(LoadBalancer)}
         self._chains: dict[str, ChainDevice] = {}
         for chain in self._all(Chain):
             order = set(chain.rule_ids)
@@ -224,6 +234,12 @@ class InMemoryTopology:
             return self._mirrors[mirror_id]
         except KeyError:
             raise NotYet("mirror", mirror_id) from None
+
+    def get_load_balancer(self, lb_id: str) -> LoadBalancerDevice:
+        try:
+            return self._load_balancers[lb_id]
+        except KeyError:
+            raise NotYet("load_balancer", lb_id) from None
 
     def record(self, cls: type[R], record_id: str) -> R:
         """The record `record_id` of class `cls` this topology was built from (KeyError if absent)."""

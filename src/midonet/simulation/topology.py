@@ -14,8 +14,10 @@ simulated again from scratch once the device arrives (the original's `NotYetExce
     RouterDevice                    routing table, filters (with the redirect and forward chains), mirrors
     ChainDevice, RuleDevice         rules in order, compiled conditions
     MirrorDevice                    to-port and conditions (`devices.mirror`, fetched by id: `get_mirror`)
+    LoadBalancerDevice              VIPs, each with its pool and members (`devices.load_balancer`, fetched by id:
+                                    `get_load_balancer`)
 
-The load balancer, QoS and trace requests are carried as ids for the engineers who add them.
+QoS and trace requests are carried as ids for the engineers who add them.
 
 May import: `midonet.packets`, `midonet.topology`, `simulation.conditions`, `simulation.routing`,
 `simulation.ipmath`.
@@ -35,6 +37,7 @@ from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId, RuleId
 
 if TYPE_CHECKING:
     from midonet.simulation.devices.dhcp import DhcpSubnetDevice
+    from midonet.simulation.devices.load_balancer import LoadBalancerDevice
     from midonet.simulation.devices.mirror import MirrorDevice
 
 
@@ -191,3 +194,5 @@ class VirtualTopology(Protocol):
     def get_chain(self, chain_id: ChainId) -> ChainDevice: ...
 
     def get_mirror(self, mirror_id: str) -> MirrorDevice: ...
+
+    def get_load_balancer(self, lb_id: str) -> LoadBalancerDevice: ...

@@ -10,14 +10,16 @@ Role: `process(ctx, router, in_port)` decides what a router does with a packet t
    * a request for the ingress port's address from inside its subnet: learn the sender (`ArpLearned`) and reply
      with the port's MAC; a gratuitous request (tpa = spa, tha = 0) from inside: learn;
    * a reply to the port's address and MAC, or a gratuitous reply, from inside the subnet: learn;
-3. [load balancer inbound]; inbound filters [local redirect chain, inbound filter]: DROP of a first fragment
-   sends ICMP frag-needed (temporary drop), other DROPs drop; REJECT sends ICMP admin-prohibited and drops;
+3. load balancer inbound (`devices.load_balancer`): ACCEPT (load balanced to a backend) skips the inbound filters,
+   DROP drops; inbound filters [local redirect chain, inbound filter] (NAT rules among them): DROP of a first
+   fragment sends ICMP frag-needed (temporary drop), other DROPs drop; REJECT sends ICMP admin-prohibited and drops;
 4. routing (`routing.RoutingTable`): no route -> ICMP net unreachable, short drop; LOCAL -> an echo request
    to a port address is answered (Consumed), anything else drops temporarily; BLACKHOLE -> temporary drop;
    REJECT -> ICMP admin-prohibited, short drop; PORT -> TTL: at most 1 -> ICMP time exceeded, temporary drop,
    else decremented (not across service-container ports);
 5. post-routing: an out port without an address, or a packet for the out port's own address, drops; set the
-   out port; [load balancer outbound]; outbound filters [forward chain, outbound filter];
+   out port; load balancer outbound (a backend's reply translated back): ACCEPT skips the outbound filters, DROP
+   drops; outbound filters [forward chain, outbound filter];
 6. next hop: the route's gateway, else the destination. Interior out port: a peer router port's MAC, or the peer
    bridge's router-port / seeded IPv4 -> MAC tables; else the router's ARP cache. A miss sends an ARP request from
    the out port and answers "not yet" (`NotYet("arp", ...)`); a stale hit is used and refreshed by an ARP request.
@@ -28,10 +30,11 @@ Role: `process(ctx, router, in_port)` decides what a router does with a packet t
 Flow tags: the router; for a route other than a /32, ("route", id) and ("dst_ip", router, destination); the ARP
 entry ("arp", router, next hop).
 
-Not yet here: VXLAN L2 router ports (spec 3.4.2), BGP traffic to LOCAL, FIP64, the load balancer; ICMP
-replies leave by the ingress port rather than being routed (see `simulation.icmp`).
+ICMP errors and echo replies the router sends are routed through its outbound filters (`simulation.icmp`).
 
-May import: `midonet.packets`, `midonet.state`, `simulation.*`, `simulation.devices.{chain,mirror}`.
+Not yet here: VXLAN L2 router ports (spec 3.4.2), BGP traffic to LOCAL, FIP64.
+
+May import: `midonet.packets`, `midonet.state`, `simulation.*`, `simulation.devices.{chain,mirror,load_balancer}`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from midonet.packets.arp import OP_REPLY, OP_REQUEST, ZERO_MAC
 from midonet.packets.ethernet import BROADCAST, ETH_TYPE_ARP, ETH_TYPE_IPV4
 from midonet.simulation import icmp
 from midonet.simulation.context import PacketContext
-from midonet.simulation.devices.chain import ACCEPT, DROP, REJECT, apply_filters
+from midonet.simulation.devices import load_balancer
+from midonet.simulation.devices.chain import ACCEPT, CONTINUE, DROP, REJECT, apply_filters
 from midonet.simulation.devices.mirror import mirror_in, mirror_out
 from midonet.simulation.pipeline import Stage
 from midonet.simulation.results import Consumed, Drop, Step, TemporaryDrop, TemporaryDropKind, ToPort
@@ -91,6 +95,12 @@ def _pre_routing(ctx: PacketContext, router: RouterDevice, in_port: RouterPortDe
         return _arp(ctx, router, in_port)
     ctx.out_port = None
     ctx.out_port_groups = frozenset()
+    if router.load_balancer_id is not None:
+        balanced = load_balancer.inbound(ctx, ctx.topology.get_load_balancer(router.load_balancer_id))
+        if balanced is DROP:
+            return Drop("load balancer: no valid backend for the VIP")
+        if balanced is ACCEPT:
+            return _route(ctx, router, in_port)
     if router.inbound_filters:
         action = apply_filters(ctx, router.inbound_filters, Stage.ROUTER_IN_FILTER)
         if action is not ACCEPT:
@@ -156,7 +166,12 @@ def _post_routing(ctx: PacketContext, router: RouterDevice, in_port: RouterPortD
         return Drop("packet for the out port's own address (no LOCAL route)")
     ctx.out_port = out_port.id
     ctx.out_port_groups = out_port.port_groups
-    if router.outbound_filters:
+    reply = CONTINUE
+    if router.load_balancer_id is not None:
+        reply = load_balancer.outbound(ctx, ctx.topology.get_load_balancer(router.load_balancer_id))
+        if reply is DROP:
+            return Drop("load balancer: a reply from a backend that is no longer valid")
+    if router.outbound_filters and reply is not ACCEPT:
         action = apply_filters(ctx, router.outbound_filters, Stage.ROUTER_OUT_FILTER)
         if action is not ACCEPT:
             if action is REJECT:
