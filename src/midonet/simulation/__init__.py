@@ -13,12 +13,13 @@ Modules, one concept each:
     topology    -- device snapshots (`BridgeDevice`, `RouterDevice`, `PortDevice`, `ChainDevice` ...),
                    the `VirtualTopology` protocol and `NotYet`
     mappers     -- records -> devices (`BridgeMapper` ...), and `InMemoryTopology`
-    driver      -- `simulate`: continue / fork / merge, "not yet", the result
+    driver      -- `simulate`: DHCP first, then continue / fork / merge, "not yet", the result
+    config      -- `SimulationConfig`: what the caller knows about its host (underlay MTU, DHCP MTU)
     routing     -- `RoutingTable`: longest prefix, source filter, weights, ECMP
     conditions  -- rule conditions compiled to checks
     icmp        -- the packets a device generates: ICMP errors, echo replies, ARP replies and requests
     ipmath      -- IPv4 addresses and subnets as integers
-    devices/    -- port, bridge, router, chain (one device per module)
+    devices/    -- port, bridge, router, chain, mirror, dhcp ... (one device per module)
 
 Typical use::
 
