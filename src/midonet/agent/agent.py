@@ -1,0 +1,225 @@
+"""`Agent`: one host's MidoNet agent, wired from its parts (ARCHITECTURE.md "Processes"; spec 1.3-1.7).
+
+Role: the original's `Midolman` process core, over the `Datapath` protocol. It owns nothing but the wiring:
+
+    Agent(host_id, store, datapath, clock, interfaces=...)
+    ├── gate         events.EventGate           the one lock; store callbacks and upcalls go through it
+    ├── host         host.HostService           Host record, `alive`, `interfaces` (spec 1.4)
+    ├── tunnels      tunnel_zones.TunnelZones   my tunnel-zone address and my peers' (spec 1.6)
+    ├── bindings     bindings.PortBindings      bound ports -> datapath ports + `Port.active` (spec 1.5)
+    ├── topology     topology_cache.TopologyCache   device snapshots from store watches (spec 1.3)
+    ├── tables       state_tables.StoreStateTables  MAC / IPv4-MAC / ARP tables through the store
+    ├── flows        flow_table.FlowTable       desired flows, tags, expiry (spec 3.12)
+    ├── waiting      waiting_room.WaitingRoom   postponed packets
+    ├── workflow     workflow.PacketWorkflow    the datapath's upcall handler (spec 1.7)
+    └── counters     metrics.Counters           -> statistics(), metrics() (Prometheus text)
+
+Invalidation is one path: every part that learns something changed calls `invalidate(tag)`, which removes the
+flows tagged with it; `ready(kind, id)` wakes the packets waiting for it (and drops the give-up flows made while
+it was missing).
+
+Time: everything that ages (flows, MAC and ARP entries, waiting packets) reads the injected `Clock`; `tick()` does
+the time-driven work (expiry, interface rescan) and is called by a timer thread when `AgentConfig.tick_interval`
+is set, by tests by hand (with a `FakeClock`).
+
+Lifecycle: `start()` registers the host, creates the overlay port, starts the watches and takes the datapath's
+upcalls; `stop()` removes this agent's flows, ports and state keys and cancels its watches (closing the store
+session, which the caller owns, would remove the state keys too).
+
+Left for later, with their seams: flow-state replication and persistence (spec 4; `workflow._decide`), SNAT block
+leasing through the store (spec 3.7; a `StateTables` member like `state_tables`), admission control (spec 1.7;
+`workflow.handle_upcall`), health monitors, the ARP broker's retry pacing.
+
+May import: `midonet.datapath`, `midonet.store`, `midonet.state`, `midonet.simulation` (config), `agent.*`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+
+from midonet.agent.bindings import PortBindings
+from midonet.agent.events import EventGate
+from midonet.agent.flow_table import IDLE_EXPIRATION, FlowTable
+from midonet.agent.host import HostService, InterfaceSource
+from midonet.agent.metrics import AgentDrop, AgentStatistics, Counters, prometheus_text, registry_for, statistics_of
+from midonet.agent.state_tables import StoreStateTables
+from midonet.agent.topology_cache import TopologyCache
+from midonet.agent.translate import AgentResolver
+from midonet.agent.tunnel_zones import TunnelZones
+from midonet.agent.waiting_room import CAPACITY, WAIT_TIMEOUT, WaitingRoom
+from midonet.agent.workflow import PacketWorkflow
+from midonet.datapath.base import Datapath, Upcall
+from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
+from midonet.simulation.results import FlowTag
+from midonet.state.clock import Clock
+from midonet.state.randomness import RandomSource, SeededRandom
+from midonet.store.base import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UNDERLAY_MTU = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    name: str | None = None                           # the Host record's name when the agent creates it
+    idle_timeout: float | None = IDLE_EXPIRATION      # flows idle this long are removed (None: hard expiry only)
+    wait_timeout: float = WAIT_TIMEOUT                # how long a postponed packet may wait
+    waiting_capacity: int = CAPACITY
+    tick_interval: float | None = None                # run `tick` on a timer thread this often (None: by hand)
+    tracing: bool = False                             # trace every simulation (`workflow.last_result.trace`)
+
+
+class Agent:
+    """See the module docstring."""
+
+    def __init__(self, host_id: str, store: Store, datapath: Datapath, clock: Clock, *,
+                 interfaces: InterfaceSource, config: AgentConfig | None = None,
+                 rng: RandomSource | None = None) -> None:
+        config = config or AgentConfig()
+        rng = rng if rng is not None else SeededRandom(secrets.randbits(64))
+        self.host_id = host_id
+        self.store = store
+        self.datapath = datapath
+        self.clock = clock
+        self.config = config
+        self.gate = EventGate()
+        self.counters = Counters()
+        self.flows = FlowTable(datapath, clock, idle_timeout=config.idle_timeout)
+        self.waiting = WaitingRoom(clock, timeout=config.wait_timeout, capacity=config.waiting_capacity)
+        self.host = HostService(host_id, store, interfaces, name=config.name)
+        self.tunnels = TunnelZones(host_id, store, self.gate, self.invalidate)
+        self.bindings = PortBindings(host_id, store, datapath, self.gate, self.invalidate)
+        self.topology = TopologyCache(store, self.gate, self.invalidate, self.ready)
+        self.tables = StoreStateTables(store, self.gate, clock, self.invalidate, self.ready, rng)
+        self.resolver = AgentResolver(host_id, self.bindings, self.topology, self.tunnels)
+        self.workflow = PacketWorkflow(datapath, self.gate, self.topology, self.tables, self.bindings,
+                                       self.resolver, self.flows, self.waiting, self.counters,
+                                       config=self.simulation_config, tracing=config.tracing)
+        self.host.on_interfaces(self.bindings.set_interfaces)
+        self.gate.set_after(self.workflow.retry_ready)
+        self._registry = registry_for(self.statistics, host_id)
+        self._running = False
+        self._timer: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # ---- lifecycle ----
+
+    def start(self) -> Agent:
+        with self.gate.lock:
+            if self._running:
+                return self
+            self._running = True
+            self.host.start()
+            self.bindings.start()
+            self.tunnels.start()
+        self.datapath.on_upcall(self.workflow.handle_upcall)
+        if self.config.tick_interval is not None:
+            self._stopping.clear()
+            self._timer = threading.Thread(target=self._tick_loop, args=(self.config.tick_interval,),
+                                           name=f"agent-{self.host_id[:8]}-tick", daemon=True)
+            self._timer.start()
+        log.info("agent %s started", self.host_id)
+        return self
+
+    def stop(self) -> None:
+        with self.gate.lock:
+            if not self._running:
+                return
+            self._running = False
+        self.datapath.on_upcall(self._stopped)
+        self._stopping.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=10)
+        with self.gate.lock:
+            self.tunnels.stop()
+            self.topology.stop()
+            self.tables.stop()
+            self.bindings.stop()
+            self.flows.clear()
+            self.waiting.clear()
+            self.host.stop()
+        log.info("agent %s stopped", self.host_id)
+
+    def __enter__(self) -> Agent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # ---- what the parts call ----
+
+    def invalidate(self, tag: FlowTag) -> None:
+        """Remove the flows tagged `tag` (called under the gate)."""
+        self.flows.invalidate(tag)
+
+    def ready(self, kind: str, ident: str) -> None:
+        """(kind, id) is available now: wake the packets waiting for it (called under the gate)."""
+        self.waiting.ready(kind, ident)
+        self.flows.invalidate(("waiting", kind, ident))
+
+    def simulation_config(self) -> SimulationConfig:
+        """What simulations are told about this host: the underlay MTU is the smallest MTU of the interfaces
+        holding this host's tunnel-zone address (spec 1.6), 1500 when none is known."""
+        my_ip = self.tunnels.my_ip()
+        mtus = [i.mtu for i in self.host.interfaces.values() if my_ip is not None and my_ip in i.addresses]
+        underlay = min(mtus, default=DEFAULT_UNDERLAY_MTU)
+        if underlay == DEFAULT_CONFIG.underlay_mtu:
+            return DEFAULT_CONFIG
+        return SimulationConfig(underlay_mtu=underlay, dhcp_mtu=DEFAULT_CONFIG.dhcp_mtu)
+
+    # ---- time and the outside world ----
+
+    def tick(self) -> None:
+        """The time-driven work: interface rescan, flow expiry, MAC / ARP ageing, giving up on waiting packets."""
+        if not self._running:
+            return
+        self.gate.count()
+        with self.gate.lock:
+            self.host.rescan()
+            self.flows.expire()
+            self.tables.expire()
+        self.workflow.expire_waiting()
+        self.gate.after()
+
+    def interfaces_changed(self) -> None:
+        """The host's interfaces changed (a netlink listener, or a test that brought a link down)."""
+        self.gate.run(self.host.rescan)
+
+    def reconcile(self) -> tuple[int, int]:
+        """Make the datapath hold exactly the desired flows: (reinstalled, strays removed)."""
+        with self.gate.lock:
+            return self.flows.reconcile()
+
+    # ---- observability ----
+
+    def statistics(self) -> AgentStatistics:
+        with self.gate.lock:
+            waiting, bound, flows = len(self.waiting), len(self.bindings.active()), self.flows.statistics()
+        return statistics_of(self.counters, waiting, bound, flows, self.datapath.statistics())
+
+    def metrics(self) -> str:
+        """This agent's counters in the Prometheus text exposition format."""
+        return prometheus_text(self._registry)
+
+    # ---- internals ----
+
+    def _stopped(self, upcall: Upcall) -> None:
+        self.counters.drop(AgentDrop.STOPPED)
+
+    def _tick_loop(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("agent %s: tick failed", self.host_id)
+
+    def __repr__(self) -> str:
+        return f"Agent({self.host_id!r}, {'running' if self._running else 'stopped'})"

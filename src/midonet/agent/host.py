@@ -1,0 +1,145 @@
+"""The host service: registers this host, keeps it alive, publishes its interfaces (spec 1.4).
+
+Role: the original's `HostService`. On `start` it makes sure the `Host` record exists (created with this host's
+name when absent; an existing record keeps its name and everything else: operators may have named it), writes the
+`alive` state key, and publishes the host's interfaces in the `interfaces` state key, in the format
+`midonet.api.hosts` documents (and reads back for `/hosts/{id}/interfaces`):
+
+    [{"name", "mac", "mtu", "status" (bit 0 up, bit 1 has link), "type", "addresses", "endpoint", "portType"}]
+
+Both keys are owned by the agent's store session, so they vanish when the agent dies (REST `alive` turns false).
+
+Interfaces come from an injected `InterfaceSource`: the memory datapath's fake host interfaces in tests and the
+sandbox (`midonet.testing.fakehosts.FakeInterfaceSource`), netlink later (the original's `DefaultInterfaceScanner`).
+A source is *scanned*: `rescan()` reads it, republishes the state key when anything changed, and tells the
+listeners (the port bindings) the new set. The agent rescans on every `tick` and whenever told
+(`Agent.interfaces_changed`, what a netlink listener will call).
+
+    HostService
+    ├── source      InterfaceSource.scan() -> [InterfaceInfo]
+    ├── published   {name: InterfaceInfo}, as last written to the store
+    └── listeners   called with the new {name: InterfaceInfo} after every change
+
+May import: `midonet.store`, `midonet.topology`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from midonet.store.base import Store
+from midonet.topology.errors import ConflictError
+from midonet.topology.hosts import Host
+
+log = logging.getLogger(__name__)
+
+ALIVE_KEY = "alive"
+INTERFACES_KEY = "interfaces"
+STATUS_UP = 1
+STATUS_HAS_LINK = 2
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceInfo:
+    """One interface of the host, as the original's `HostState` interface entry (state.proto)."""
+
+    name: str
+    mac: str | None = None
+    mtu: int = 1500
+    up: bool = True
+    has_link: bool = True
+    addresses: tuple[str, ...] = ()
+    type: str = "Virtual"            # Physical | Virtual | Tunnel | Unknown
+    endpoint: str = "UNKNOWN"        # DATAPATH | PHYSICAL | VM | GRE | CAPWAP | LOCALHOST | TUNTAP | UNKNOWN
+    port_type: str | None = None     # NetDev | Internal | Gre | VXLan | Gre64 | Lisp
+
+    @property
+    def usable(self) -> bool:
+        """Whether a port bound to it may be activated: the interface is up and has a link."""
+        return self.up and self.has_link
+
+    def to_json(self) -> dict[str, object]:
+        status = (STATUS_UP if self.up else 0) | (STATUS_HAS_LINK if self.has_link else 0)
+        return {"name": self.name, "mac": self.mac, "mtu": self.mtu, "status": status, "type": self.type,
+                "addresses": list(self.addresses), "endpoint": self.endpoint, "portType": self.port_type}
+
+
+class InterfaceSource(Protocol):
+    """Where the host service learns the host's interfaces."""
+
+    def scan(self) -> list[InterfaceInfo]:
+        """Every interface of the host now."""
+        ...
+
+
+InterfacesListener = Callable[[Mapping[str, InterfaceInfo]], None]
+
+
+class HostService:
+    """See the module docstring. Not thread-safe: the agent calls it under its lock."""
+
+    def __init__(self, host_id: str, store: Store, source: InterfaceSource, *, name: str | None = None) -> None:
+        self.host_id = host_id
+        self._store = store
+        self._source = source
+        self._name = name
+        self._published: dict[str, InterfaceInfo] | None = None
+        self._listeners: list[InterfacesListener] = []
+        self._started = False
+
+    def on_interfaces(self, listener: InterfacesListener) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def interfaces(self) -> Mapping[str, InterfaceInfo]:
+        """The interfaces as last scanned."""
+        return self._published or {}
+
+    def start(self) -> None:
+        """Register the host, write `alive`, publish the interfaces."""
+        self.register()
+        self._store.set_state(Host, self.host_id, ALIVE_KEY, json.dumps({"alive": True}))
+        self._started = True
+        self.rescan(force=True)
+
+    def register(self) -> None:
+        """Create the Host record if absent; an existing record is left as it is (its name kept)."""
+        if self._store.find(Host, self.host_id) is not None:
+            return
+        try:
+            self._store.create(Host(id=self.host_id, name=self._name))
+        except ConflictError:   # created meanwhile (an operator pre-registering the host): keep theirs
+            pass
+
+    def rescan(self, *, force: bool = False) -> bool:
+        """Read the source; publish and notify if anything changed (or `force`). Whether it changed."""
+        if not self._started:
+            return False
+        try:
+            found = {i.name: i for i in self._source.scan()}
+        except Exception:
+            log.exception("host %s: interface scan failed", self.host_id)
+            return False
+        if found == self._published and not force:
+            return False
+        self._published = found
+        value = json.dumps([i.to_json() for i in found.values()])
+        self._store.set_state(Host, self.host_id, INTERFACES_KEY, value)
+        for listener in self._listeners:
+            listener(found)
+        return True
+
+    def stop(self) -> None:
+        """Withdraw `alive` and `interfaces` (closing the session would too)."""
+        if not self._started:
+            return
+        self._started = False
+        for key in (INTERFACES_KEY, ALIVE_KEY):
+            try:
+                self._store.delete_state(Host, self.host_id, key)
+            except Exception:   # the store may be closing under us: its session end removes them anyway
+                log.debug("host %s: could not delete %s", self.host_id, key, exc_info=True)

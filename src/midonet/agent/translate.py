@@ -1,0 +1,144 @@
+"""Translation: a simulation's virtual outputs -> datapath actions (spec 3.12, 5.1; the original's `FlowTranslator`).
+
+Role: the simulation says "emit from exterior port P, with these rewrites" (`simulation.results.Output`); the
+datapath understands "set these fields, set the tunnel, output to datapath port n". `translate` turns every output
+of a `Forward` into actions, in order, into one action list:
+
+    P bound here                 SetFields(rewrites) + Output(P's datapath port)           tag ("dp_port", n)
+    P active on another host H   SetFields(rewrites) + SetTunnel(key = P's tunnel key,     tag ("tunnel", H)
+                                 src = my tunnel-zone IP, dst = H's) + Output(vxlan port)
+    P active nowhere, or H with  no action for that copy (spec 5.1 "peer unreachable")      tag ("tunnel", H)
+    no tunnel route              if H known
+    P's location not loaded      `NotYet("port_location", P)`: the packet waits for it
+
+The flow already carries the egress port's id as a tag (the simulation's port egress adds it), so a port becoming
+active or inactive, here or elsewhere, invalidates it.
+
+Several outputs share one action list, and actions apply to the packet as it is at that point: each output's
+`SetFields` sets exactly the fields that differ between the packet as the previous output left it and what this
+output wants (a field the previous copy rewrote and this one did not is set back). VLAN changes become `PopVlan`
+(every tag) and `PushVlan` (innermost first). A rewrite the datapath cannot do (`icmp_id`, `icmp_data`: NAT of
+ICMP, which is userspace-only anyway) makes the translation *not expressible*: no flow is installed and the
+packet is executed copy by copy (`copies`: the rewrites applied with `packets.frame.apply`, then the delivery
+actions). A drop (no outputs) translates to no actions.
+
+May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `agent.bindings`, `agent.topology_cache`,
+`agent.tunnel_zones`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from midonet.agent.bindings import PortBindings, dp_port_tag
+from midonet.agent.topology_cache import TopologyCache
+from midonet.agent.tunnel_zones import TunnelZones, tunnel_tag
+from midonet.datapath.base import SETTABLE_FIELDS, Action, Output, PopVlan, PushVlan, SetFields, SetTunnel
+from midonet.packets.flowmatch import FieldValue, FlowMatch
+from midonet.simulation import results
+from midonet.simulation.results import FlowTag
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a copy for one virtual port goes: the delivery actions (empty: nowhere) and the flow tags that say so."""
+
+    actions: tuple[Action, ...]
+    tags: tuple[FlowTag, ...] = ()
+
+
+class PortResolver(Protocol):
+    def destination(self, port_id: str) -> Destination:
+        """Where to send a copy for exterior port `port_id`; may raise `NotYet`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One output for userspace execution: apply `rewrites` to the frame, then perform `actions`."""
+
+    rewrites: tuple[tuple[str, FieldValue], ...]
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    actions: tuple[Action, ...]          # the flow's actions (empty: drop)
+    tags: frozenset[FlowTag]             # added to the simulation's tags
+    expressible: bool = True             # False: no kernel flow, execute `copies` one by one
+    copies: tuple[Copy, ...] = ()
+    unreachable: tuple[str, ...] = ()    # outputs that went nowhere
+
+
+DROP = Translation((), frozenset())
+
+
+class AgentResolver:
+    """`PortResolver` over the agent's bindings, topology cache (port locations) and tunnel zones."""
+
+    def __init__(self, host_id: str, bindings: PortBindings, cache: TopologyCache, tunnels: TunnelZones) -> None:
+        self._host_id = host_id
+        self._bindings = bindings
+        self._cache = cache
+        self._tunnels = tunnels
+
+    def destination(self, port_id: str) -> Destination:
+        binding = self._bindings.binding(port_id)
+        if binding is not None:
+            return Destination((Output(binding.dp_port),), (dp_port_tag(binding.dp_port),))
+        location = self._cache.port_location(port_id)
+        if location is None or location.host_id == self._host_id:
+            return Destination(())   # not active (or our own binding is on its way): the port tag covers it
+        tag = tunnel_tag(location.host_id)
+        route = self._tunnels.route(location.host_id)
+        vxlan = self._bindings.vxlan_port
+        if route is None or vxlan is None:
+            return Destination((), (tag,))
+        return Destination((SetTunnel(location.tunnel_key, route.src, route.dst), Output(vxlan)), (tag,))
+
+
+def vlan_actions(current: tuple[int, ...], wanted: tuple[int, ...]) -> list[Action]:
+    """Pop every tag of `current`, push `wanted` (outermost first in the tuple, so pushed innermost first)."""
+    if current == wanted:
+        return []
+    actions: list[Action] = [PopVlan() for _ in current]
+    actions.extend(PushVlan(vid) for vid in reversed(wanted))
+    return actions
+
+
+def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: PortResolver) -> Translation:
+    """The datapath actions for a `Forward`'s outputs; see the module docstring."""
+    actions: list[Action] = []
+    tags: set[FlowTag] = set()
+    copies: list[Copy] = []
+    unreachable: list[str] = []
+    expressible = True
+    current: dict[str, FieldValue] = {}            # fields the action list has set so far
+    orig_vlans = original.peek("vlan_ids")
+    vlans: tuple[int, ...] = orig_vlans if isinstance(orig_vlans, tuple) else ()
+    for output in outputs:
+        dest = resolver.destination(output.port)
+        tags.update(dest.tags)
+        if not dest.actions:
+            unreachable.append(output.port)
+            continue
+        copies.append(Copy(output.rewrites, dest.actions))
+        wanted = dict(output.rewrites)
+        wanted_vlans = wanted.pop("vlan_ids", orig_vlans)
+        if any(name not in SETTABLE_FIELDS for name in wanted):
+            expressible = False
+        changes: dict[str, FieldValue] = {}
+        for name in sorted((current.keys() | wanted.keys()) & SETTABLE_FIELDS):
+            value = wanted.get(name, original.peek(name))
+            if current.get(name, original.peek(name)) != value:
+                changes[name] = value
+        if changes:
+            actions.append(SetFields(tuple(changes.items())))
+            current.update(changes)
+        target = wanted_vlans if isinstance(wanted_vlans, tuple) else ()
+        actions.extend(vlan_actions(vlans, target))
+        vlans = target
+        actions.extend(dest.actions)
+    return Translation(tuple(actions), frozenset(tags), expressible, tuple(copies), tuple(unreachable))

@@ -1,0 +1,320 @@
+"""The packet workflow: upcall -> simulate -> translate -> install + execute (spec 1.7; `PacketWorkflow.scala`).
+
+Role: what the agent does with a packet the datapath handed up (a miss). Decided under the agent's lock, done
+outside it (`events`); nothing here raises to the datapath: failures are dropped packets with a reason (`AgentDrop`).
+
+    upcall ─ parse_frame ── malformed ─► drop (counted)
+       │
+       ├─ from the VXLAN port ─► tunnel key -> local port: flow (in_port = vxlan, tunnel_id) -> Output(port),
+       │                         300 s, no simulation (spec 5.1 rule 1); unknown key: 5 s drop flow
+       │                         (key 0xFFFFFF, flow state: counted and dropped until replication exists)
+       └─ datapath port -> virtual port ─► simulate (`simulation.driver.simulate`)
+              Forward     translate (`translate`) ─► install the flow (unless userspace-only) ─► execute
+              Drop / TemporaryDrop ─► install a drop flow (60 s / 5 s)
+              Consumed    no flow
+              Postponed   park in the waiting room (no flow); simulate again from scratch when the missing
+                          (kind, id) arrives; give up after 3 s with a 5 s drop flow
+           then: apply the state writes (MAC learning holds a reference for as long as the flow lives), simulate
+           the generated packets (ARP replies and requests, ICMP) from their ports' egress and execute them
+
+The flow key is the simulation's match on the fields it read (`result.wildcard`), with `in_port` the datapath
+port number the packet came in by. Its tags are the simulation's plus translation's. Its expiry class is the
+result's (`SimulationResult.expiration`: 60 s, 30 s stateful, 5 s temporary drops).
+
+Invariant (ARCHITECTURE.md rule 6): a packet of an installed flow never reaches this module: the second packet of
+a flow is forwarded by the datapath alone (tests check the datapath's hit counters).
+
+Seams: flow-state replication (spec 4) goes between "translate" and "install" (`_forward`), for stateful results;
+admission control (token buckets per port, spec 1.7) goes in `handle_upcall` before parsing.
+
+May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `midonet.state`, `agent.*`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import assert_never
+
+from midonet.agent.bindings import PortBindings, dp_port_tag, tunnel_key_tag
+from midonet.agent.events import EventGate
+from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
+from midonet.agent.metrics import AgentDrop, Counters
+from midonet.agent.state_tables import StoreStateTables
+from midonet.agent.topology_cache import TopologyCache
+from midonet.agent.translate import DROP, PortResolver, Translation, translate
+from midonet.agent.waiting_room import ParkedPacket, WaitingRoom
+from midonet.datapath.base import Action, Datapath, DatapathError, FlowKey, Output, Upcall
+from midonet.packets import MalformedPacket, parse_frame
+from midonet.packets import frame as frames
+from midonet.packets.flowmatch import FlowMatch
+from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
+from midonet.simulation.context import PacketContext
+from midonet.simulation.driver import simulate, simulate_generated
+from midonet.simulation.results import (
+    Consumed,
+    Drop,
+    Forward,
+    GeneratedPacket,
+    Postponed,
+    SimulationResult,
+    TemporaryDrop,
+)
+from midonet.simulation.topology import NotYet
+from midonet.state.tables import StateWrite
+from midonet.topology.ids import PortId
+
+log = logging.getLogger(__name__)
+
+FLOW_STATE_TUNNEL_KEY = 0xFFFFFF
+MAX_GENERATED_ROUNDS = 4
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Execution:
+    """What to do outside the lock: frames to execute, generated packets to simulate."""
+
+    frames: tuple[tuple[bytes, tuple[Action, ...]], ...] = ()
+    in_port: int | None = None
+    generated: tuple[GeneratedPacket, ...] = ()
+
+
+_NOTHING = _Execution()
+
+
+class PacketWorkflow:
+    """See the module docstring."""
+
+    def __init__(self, datapath: Datapath, gate: EventGate, cache: TopologyCache, tables: StoreStateTables,
+                 bindings: PortBindings, resolver: PortResolver, flows: FlowTable, waiting: WaitingRoom,
+                 counters: Counters, *, config: Callable[[], SimulationConfig] = lambda: DEFAULT_CONFIG,
+                 tracing: bool = False) -> None:
+        self._dp = datapath
+        self._gate = gate
+        self._cache = cache
+        self._tables = tables
+        self._bindings = bindings
+        self._resolver = resolver
+        self._flows = flows
+        self._waiting = waiting
+        self._counters = counters
+        self._config = config
+        self.tracing = tracing
+        self.last_result: SimulationResult | None = None
+
+    # ---- entry points ----
+
+    def handle_upcall(self, upcall: Upcall) -> None:
+        """The datapath's upcall handler. Never raises."""
+        self._gate.count()
+        self._counters.add("upcalls")
+        try:
+            self._handle(upcall)
+        except Exception:
+            log.exception("agent: upcall on port %d failed", upcall.port)
+            self._counters.drop(AgentDrop.INTERNAL_ERROR)
+        self._gate.after()
+
+    def retry_ready(self) -> None:
+        """Simulate again the packets whose missing data arrived (the `EventGate`'s after hook)."""
+        for _ in range(MAX_ATTEMPTS * 4):
+            with self._gate.lock:
+                packets = self._waiting.take_ready()
+            if not packets:
+                return
+            for packet in packets:
+                self._counters.add("resimulated")
+                try:
+                    self._run(self._simulate(packet, None))
+                except Exception:
+                    log.exception("agent: retry failed")
+                    self._counters.drop(AgentDrop.INTERNAL_ERROR)
+
+    def expire_waiting(self) -> int:
+        """Give up on packets that waited too long: drop them with a 5 s error flow. How many."""
+        with self._gate.lock:
+            late = self._waiting.expire()
+            for packet in late:
+                self._give_up(packet)
+        return len(late)
+
+    # ---- one upcall ----
+
+    def _handle(self, upcall: Upcall) -> None:
+        try:
+            match = parse_frame(upcall.packet, upcall.port)
+        except MalformedPacket as e:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("agent: malformed frame on port %d: %s", upcall.port, e)
+            self._counters.drop(AgentDrop.MALFORMED)
+            return
+        if upcall.tunnel_id is not None and upcall.port == self._bindings.vxlan_port:
+            self._run(self._from_tunnel(upcall))
+            return
+        self._run(self._simulate(self._waiting.new(upcall.packet, upcall.port), match))
+
+    def _from_tunnel(self, upcall: Upcall) -> _Execution:
+        """Tunnel key -> local port, no simulation (spec 5.1)."""
+        key_id = upcall.tunnel_id
+        assert key_id is not None
+        if key_id == FLOW_STATE_TUNNEL_KEY:
+            self._counters.drop(AgentDrop.FLOW_STATE)
+            return _NOTHING
+        key = FlowKey.of({"in_port": upcall.port, "tunnel_id": key_id})
+        with self._gate.lock:
+            binding = self._bindings.for_tunnel_key(key_id)
+            if binding is None:
+                self._flows.install(key, (), (tunnel_key_tag(key_id),), ExpiryClass.ERROR)
+                self._counters.drop(AgentDrop.UNKNOWN_TUNNEL_KEY)
+                return _NOTHING
+            actions: tuple[Action, ...] = (Output(binding.dp_port),)
+            self._flows.install(key, actions, (tunnel_key_tag(key_id), dp_port_tag(binding.dp_port),
+                                               binding.port_id), ExpiryClass.TUNNEL)
+            self._counters.add("tunnel_flows")
+        return _Execution(((upcall.packet, actions),), upcall.port)
+
+    # ---- simulation (under the lock) ----
+
+    def _simulate(self, packet: ParkedPacket, match: FlowMatch | None) -> _Execution:
+        with self._gate.lock:
+            binding = self._bindings.for_dp_port(packet.dp_port)
+            if binding is None:
+                self._counters.drop(AgentDrop.UNBOUND_PORT)
+                return _NOTHING
+            if match is None:
+                match = parse_frame(packet.frame, packet.dp_port)   # parsed once already: cannot fail
+            ctx = PacketContext(packet.frame, match, in_port=PortId(binding.port_id), tracing=self.tracing)
+            result = simulate(ctx, self._cache, self._tables.tables, self._config())
+            self._counters.add("simulations")
+            self.last_result = result
+            return self._decide(packet, result)
+
+    def _decide(self, packet: ParkedPacket, result: SimulationResult) -> _Execution:
+        verdict = result.verdict
+        match verdict:
+            case Postponed(kind, ident):
+                self._postpone(packet, result, kind, ident)
+                return _Execution(generated=result.generated)
+            case Forward(outputs):
+                try:
+                    translation = translate(outputs, result.match, self._resolver)
+                except NotYet as missing:
+                    self._postpone(packet, result, missing.kind, missing.id)
+                    return _Execution(generated=result.generated)
+                if outputs and not translation.actions:
+                    self._counters.drop(AgentDrop.NO_DESTINATION)
+            case Drop():
+                translation = DROP
+                self._counters.drop(AgentDrop.DROP)
+            case TemporaryDrop():
+                translation = DROP
+                self._counters.drop(AgentDrop.TEMPORARY_DROP)
+            case Consumed():
+                self._apply_writes(result, False)
+                return _Execution(generated=result.generated)
+            case _:
+                assert_never(verdict)
+        installed = result.installs_flow and translation.expressible
+        if installed:
+            self._install(result, translation)
+        self._apply_writes(result, installed)
+        return _Execution(self._frames(packet.frame, translation), packet.dp_port, result.generated)
+
+    def _install(self, result: SimulationResult, translation: Translation) -> None:
+        key = FlowKey.from_match(result.match, result.wildcard)
+        expiration = result.expiration
+        expiry = ExpiryClass.for_timeout(expiration) if expiration is not None else ExpiryClass.FLOW
+        callbacks = [self._releaser(result.state_writes)] if result.state_writes else []
+        self._flows.install(key, translation.actions, result.tags | translation.tags, expiry, callbacks)
+
+    def _releaser(self, writes: tuple[StateWrite, ...]) -> Callable[[Removal], None]:
+        tables = self._tables.tables
+        return lambda _why: tables.release(writes)
+
+    def _apply_writes(self, result: SimulationResult, held_by_flow: bool) -> None:
+        """Apply the state writes; their references are held by the installed flow, or released at once."""
+        tables = self._tables.tables
+        tables.apply(result.state_writes)
+        if not held_by_flow:
+            tables.release(result.state_writes)
+
+    def _postpone(self, packet: ParkedPacket, result: SimulationResult, kind: str, ident: str) -> None:
+        self._counters.add("postponed")
+        key = FlowKey.from_match(result.match, result.wildcard)
+        if packet.attempts >= MAX_ATTEMPTS or self._waiting.too_late(packet):
+            packet.key, packet.waiting_for = key, (kind, ident)
+            self._give_up(packet)
+        elif not self._waiting.park(packet, (kind, ident), key):
+            self._counters.drop(AgentDrop.WAITING_ROOM_FULL)
+
+    def _give_up(self, packet: ParkedPacket) -> None:
+        """Drop a packet that waited too long, with a 5 s error flow on what its last simulation read."""
+        self._counters.drop(AgentDrop.GAVE_UP)
+        if packet.key is not None:
+            kind, ident = packet.waiting_for
+            self._flows.install(packet.key, (), (("waiting", kind, ident), ident), ExpiryClass.ERROR)
+
+    def _frames(self, frame: bytes, translation: Translation) -> tuple[tuple[bytes, tuple[Action, ...]], ...]:
+        if not translation.actions:
+            return ()
+        if translation.expressible:
+            return ((frame, translation.actions),)
+        out = []
+        for copy in translation.copies:
+            try:
+                out.append((frames.apply(frame, dict(copy.rewrites)), copy.actions))
+            except ValueError as e:   # MalformedPacket is a ValueError
+                log.warning("agent: rewrite %s does not apply: %s", copy.rewrites, e)
+                self._counters.drop(AgentDrop.BAD_REWRITE)
+        return tuple(out)
+
+    # ---- doing (outside the lock) ----
+
+    def _run(self, execution: _Execution) -> None:
+        self._execute(execution.frames, execution.in_port)
+        if execution.generated:
+            self._send_generated(execution.generated)
+
+    def _execute(self, items: Sequence[tuple[bytes, tuple[Action, ...]]], in_port: int | None) -> None:
+        for frame, actions in items:
+            try:
+                self._dp.execute(frame, actions, in_port)
+            except DatapathError as e:
+                log.warning("agent: execute failed: %s", e)
+                self._counters.drop(AgentDrop.EXECUTE_FAILED)
+
+    def _send_generated(self, packets: Sequence[GeneratedPacket]) -> None:
+        """Simulate generated packets from their ports' egress and execute them; a few rounds at most."""
+        pending = list(packets)
+        for _ in range(MAX_GENERATED_ROUNDS):
+            if not pending:
+                return
+            later: list[GeneratedPacket] = []
+            for packet in pending:
+                items, more = self._generated(packet)
+                self._execute(items, None)
+                later.extend(more)
+            pending = later
+
+    def _generated(self, packet: GeneratedPacket) -> tuple[tuple[tuple[bytes, tuple[Action, ...]], ...],
+                                                              tuple[GeneratedPacket, ...]]:
+        self._counters.add("generated")
+        with self._gate.lock:
+            try:
+                result = simulate_generated(packet, self._cache, self._tables.tables, config=self._config())
+            except MalformedPacket:
+                self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+                return (), ()
+            self._counters.add("simulations")
+            self._apply_writes(result, False)
+            if not isinstance(result.verdict, Forward):
+                self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+                return (), result.generated
+            try:
+                translation = translate(result.verdict.outputs, result.match, self._resolver)
+            except NotYet:
+                self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+                return (), result.generated
+            return self._frames(packet.frame, translation), result.generated
