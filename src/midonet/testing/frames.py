@@ -39,6 +39,14 @@ def ping(eth_src: str, eth_dst: str, ip_src: str, ip_dst: str, *, ident: int = 7
                        payload, icmp_seq=seq)
 
 
+def pong(eth_src: str, eth_dst: str, ip_src: str, ip_dst: str, *, ident: int = 7, seq: int = 1, ttl: int = 64,
+         payload: bytes = b"ping-data") -> bytes:
+    """An ICMP echo reply."""
+    return frame.build(FlowMatch(eth_src=eth_src, eth_dst=eth_dst, ip_src=ip_src, ip_dst=ip_dst,
+                                 ip_proto=PROTO_ICMP, ip_ttl=ttl, tp_src=0, tp_dst=0, icmp_id=ident),
+                       payload, icmp_seq=seq)
+
+
 def icmp_error(eth_src: str, eth_dst: str, ip_src: str, ip_dst: str, quoted: bytes, *, kind: int = 3,
                code: int = 1, ttl: int = 64) -> bytes:
     """An ICMP error (`kind`/`code`, destination unreachable by default) quoting the datagram `quoted`."""

@@ -11,6 +11,12 @@ simulate the packets devices generated (ARP replies and requests, ICMP) from the
 
 `simulate` runs one simulation and changes nothing (no writes applied), for tests of a single verdict.
 
+Flows and their references: a result that installs a flow keeps the references its writes took (MAC learning,
+conntrack and NAT keys) in `flows` until `remove_flows()` (the flows expired or were invalidated); a result that
+installs none (consumed, postponed, userspace-only: a NAT'd ping) releases them at once, as the agent does. Move
+`clock` and call `expire()` to age the tables. `rng` is the tables' random source (seed it); with
+`async_nat_leases` the SNAT leaser answers "not yet" until `tables.nat_leaser.lease_pending()`.
+
 May import: `midonet.packets`, `midonet.state`, `midonet.simulation`, `midonet.testing.clock`.
 """
 
@@ -24,6 +30,7 @@ from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
 from midonet.simulation.driver import simulate_frame, simulate_generated
 from midonet.simulation.results import Forward, GeneratedPacket, SimulationResult
 from midonet.simulation.topology import VirtualTopology
+from midonet.state.randomness import RandomSource
 from midonet.state.tables import InMemoryTables, in_memory
 from midonet.testing.clock import FakeClock
 from midonet.topology.ids import PortId
@@ -55,12 +62,31 @@ class Delivery:
 
 class SimulatedNetwork:
     def __init__(self, topology: VirtualTopology, clock: FakeClock | None = None, *, tracing: bool = True,
-                 config: SimulationConfig = DEFAULT_CONFIG) -> None:
+                 config: SimulationConfig = DEFAULT_CONFIG, rng: RandomSource | None = None,
+                 async_nat_leases: bool = False) -> None:
         self.topology = topology
         self.clock = clock or FakeClock()
-        self.tables: InMemoryTables = in_memory(self.clock)
+        self.tables: InMemoryTables = in_memory(self.clock, rng, async_nat_leases=async_nat_leases)
         self.tracing = tracing
         self.config = config
+        self.flows: list[SimulationResult] = []
+
+    def remove_flows(self) -> None:
+        """Every installed flow goes (expired, invalidated): the references they held are dropped."""
+        for result in self.flows:
+            self.tables.release(result.state_writes)
+        self.flows.clear()
+
+    def expire(self) -> None:
+        """Remove what expired by now from every table."""
+        self.tables.expire()
+
+    def _apply(self, result: SimulationResult, *, generated: bool = False) -> None:
+        self.tables.apply(result.state_writes)
+        if result.installs_flow and not generated:
+            self.flows.append(result)
+        else:
+            self.tables.release(result.state_writes)
 
     def simulate(self, data: bytes, in_port: str) -> SimulationResult:
         """One simulation of `data` coming in on `in_port`; nothing is applied."""
@@ -70,7 +96,7 @@ class SimulatedNetwork:
     def send(self, data: bytes, in_port: str) -> Delivery:
         """Simulate `data` from `in_port`, apply its state writes, then simulate what it generated."""
         result = self.simulate(data, in_port)
-        self.tables.apply(result.state_writes)
+        self._apply(result)
         delivery = Delivery(result, _copies(data, result))
         pending = list(result.generated)
         for _ in range(MAX_GENERATED_ROUNDS):
@@ -80,7 +106,7 @@ class SimulatedNetwork:
             for packet in pending:
                 answer = simulate_generated(packet, self.topology, self.tables, tracing=self.tracing,
                                             config=self.config)
-                self.tables.apply(answer.state_writes)
+                self._apply(answer, generated=True)
                 delivery.generated.append(answer)
                 delivery.replies.extend(_copies(packet.frame, answer))
                 later.extend(answer.generated)

@@ -13,6 +13,8 @@ route, a chain lists its rules in order). No store and no API: `builder.topology
     b.route(r, "10.0.1.0/24", via=...)
     b.mirror_on(vm1, b.mirror(analyser_port, nw_proto=1), "inbound")
     b.dhcp_subnet(left, "10.0.1.0/24", gateway="10.0.1.254", hosts={"02:00:00:00:01:01": "10.0.1.1"})
+    b.nat(b.chain("in"), "dnat", "10.0.1.1", nw_dst_ip="192.0.2.10/32")        # a floating IP's inbound half
+    b.vip(pool := b.pool(b.load_balancer(r)), "10.0.2.100", 80); b.member(pool, "10.0.1.1", 8080)
     topology = b.topology()
 
 May import: `midonet.topology`, `midonet.simulation`.
@@ -27,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from midonet.simulation.mappers import InMemoryTopology
-from midonet.topology.chains import Chain, Condition, PortRange, Rule, RuleAction, RuleType
+from midonet.topology.chains import Chain, Condition, NatTarget, PortRange, Rule, RuleAction, RuleType
 from midonet.topology.devices import Bridge, NextHop, Port, Route, Router
 from midonet.topology.groups import IPAddrGroup, PortGroup
+from midonet.topology.l4lb import LoadBalancer, Pool, PoolMember, SessionPersistence, Vip
 from midonet.topology.record import Record
 from midonet.topology.services import DhcpHost, DhcpOption, DhcpSubnet, Mirror, Opt121Route
 
@@ -152,6 +155,49 @@ class TopologyBuilder:
         if outbound is not None:
             changes["outbound_filter_id"] = outbound.id
         return self.update(device, **changes)
+
+    # ---- NAT and load balancing ----
+
+    def nat(self, chain: Chain, kind: str, *targets: str | tuple[str, str, int, int],
+            action: RuleAction | str = "accept", condition: Condition | None = None, **fields: Any) -> Rule:
+        """Append a NAT rule of `kind` "dnat", "snat", "rev_dnat" or "rev_snat". A target is an address
+        ("192.0.2.10": a static rule when it is the only one) or (first address, last address, first port, last
+        port): dynamic. `fields` are `Condition` fields, as for `rule`."""
+        for key in ("tp_src", "tp_dst"):
+            if isinstance(fields.get(key), tuple):
+                fields[key] = PortRange(start=fields[key][0], end=fields[key][1])
+        cond = condition if condition is not None else Condition(**fields)
+        nat_targets = tuple(NatTarget(nw_start=t, nw_end=t) if isinstance(t, str)
+                            else NatTarget(nw_start=t[0], nw_end=t[1], tp_start=t[2], tp_end=t[3]) for t in targets)
+        return self.append(chain, Rule(id=self.new_id(), chain_id=chain.id, type=RuleType.NAT,
+                                        action=RuleAction(action), condition=cond, nat_targets=nat_targets,
+                                        dnat=kind in ("dnat", "rev_dnat"), reverse=kind.startswith("rev_")))
+
+    def load_balancer(self, router: Router, name: str | None = None, **kw: Any) -> LoadBalancer:
+        """A load balancer on `router` (the router's `load_balancer_id` points to it)."""
+        lb = self.add(LoadBalancer(id=self.new_id(name), router_id=router.id, **kw))
+        self.update(router, load_balancer_id=lb.id)
+        return lb
+
+    def pool(self, lb: LoadBalancer, name: str | None = None, **kw: Any) -> Pool:
+        pool = self.add(Pool(id=self.new_id(name), load_balancer_id=lb.id, **kw))
+        self.update(lb, pool_ids=(*self.get(LoadBalancer, lb.id).pool_ids, pool.id))
+        return pool
+
+    def member(self, pool: Pool, address: str, port: int, *, weight: int = 1, name: str | None = None,
+               **kw: Any) -> PoolMember:
+        member = self.add(PoolMember(id=self.new_id(name), pool_id=pool.id, address=address, protocol_port=port,
+                                     weight=weight, **kw))
+        self.update(pool, pool_member_ids=(*self.get(Pool, pool.id).pool_member_ids, member.id))
+        return member
+
+    def vip(self, pool: Pool, address: str, port: int, *, sticky: bool = False, name: str | None = None,
+            **kw: Any) -> Vip:
+        """A VIP of `pool`; `sticky`: source-IP session persistence (one backend per client address)."""
+        vip = self.add(Vip(id=self.new_id(name), pool_id=pool.id, address=address, protocol_port=port,
+                           session_persistence=SessionPersistence.SOURCE_IP if sticky else None, **kw))
+        self.update(pool, vip_ids=(*self.get(Pool, pool.id).vip_ids, vip.id))
+        return vip
 
     # ---- mirrors, DHCP, VTEPs ----
 
