@@ -27,6 +27,7 @@ from midonet.api import (
     ports,
     qos,
     root,
+    snapshot,
     traces,
     tunnelzones,
     unsupported,
@@ -44,7 +45,7 @@ PREFIX = "/midonet-api"
 # Resource families register their routes here, in this order.
 FAMILIES = [
     root, devices, ports, chains, l4lb, groups, mirrors, bgp, hosts, tunnelzones, traces, dhcp, bridgetables, qos,
-    vteps, unsupported,
+    vteps, snapshot, unsupported,
 ]
 
 

@@ -160,6 +160,11 @@ class Client:
         """`POST <parent>/<id>/<segment>` then GET the new object: ports, rules, routes ..."""
         return self._post_and_get(f"{self._item_uri(parent_collection, parent_id)}/{segment}", body)
 
+    def topology_snapshot(self) -> Dto:
+        """`GET /topology_snapshot` (this implementation's admin-only extension, `midonet.api.snapshot`):
+        every record as stored (`{"records": {kind: [...]}}`), the state tables and the active ports."""
+        return _object(self.request("GET", f"{self.url}/topology_snapshot"))
+
     # --- transport ---------------------------------------------------------------------------------
 
     def request(self, method: str, uri: str, *, body: Mapping[str, Any] | None = None,
