@@ -35,11 +35,14 @@ Missing = tuple[str, str]
 
 @dataclass(slots=True, eq=False)
 class ParkedPacket:
-    """A packet waiting to be simulated again: its bytes, where it came in, and since when it waits."""
+    """A packet waiting to be simulated again: its bytes, where it came in (a datapath port) or, for a packet a
+    device generated, the virtual port it leaves by, and until when it may wait."""
 
     frame: bytes
-    dp_port: int
+    dp_port: int | None
     deadline: float
+    egress_port: str | None = None
+    depth: int = 0                # generated packets: how many generations from the upcall that caused them
     waiting_for: Missing = ("", "")
     attempts: int = 1
     key: FlowKey | None = None    # the flow key of the last attempt (for the error flow if it times out)
@@ -57,8 +60,12 @@ class WaitingRoom:
         self._count = 0
 
     def new(self, frame: bytes, dp_port: int) -> ParkedPacket:
-        """A packet not parked yet, with its deadline starting now."""
+        """A packet from the datapath, not parked yet, with its deadline starting now."""
         return ParkedPacket(frame, dp_port, self._clock.now() + self._timeout)
+
+    def new_generated(self, frame: bytes, egress_port: str, depth: int) -> ParkedPacket:
+        """A packet a device generated, to leave by `egress_port`, not parked yet."""
+        return ParkedPacket(frame, None, self._clock.now() + self._timeout, egress_port, depth)
 
     def too_late(self, packet: ParkedPacket) -> bool:
         """Whether `packet` has waited its time already (give up instead of parking it again)."""

@@ -33,7 +33,7 @@ May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `midone
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -51,7 +51,7 @@ from midonet.packets import frame as frames
 from midonet.packets.flowmatch import FlowMatch
 from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
 from midonet.simulation.context import PacketContext
-from midonet.simulation.driver import simulate, simulate_generated
+from midonet.simulation.driver import simulate
 from midonet.simulation.results import (
     Consumed,
     Drop,
@@ -74,11 +74,12 @@ MAX_ATTEMPTS = 8
 
 @dataclass(frozen=True, slots=True)
 class _Execution:
-    """What to do outside the lock: frames to execute, generated packets to simulate."""
+    """What to do outside the lock: frames to execute (as if come in on `in_port`), generated packets to send."""
 
     frames: tuple[tuple[bytes, tuple[Action, ...]], ...] = ()
     in_port: int | None = None
     generated: tuple[GeneratedPacket, ...] = ()
+    depth: int = 0     # generations from the upcall (generated packets of generated packets ...)
 
 
 _NOTHING = _Execution()
@@ -175,10 +176,14 @@ class PacketWorkflow:
             self._counters.add("tunnel_flows")
         return _Execution(((upcall.packet, actions),), upcall.port)
 
-    # ---- simulation (under the lock) ----
+    # ---- deciding (under the lock) ----
 
     def _simulate(self, packet: ParkedPacket, match: FlowMatch | None) -> _Execution:
+        """Simulate a packet (from the datapath, or generated) and decide what to do with it."""
         with self._gate.lock:
+            if packet.egress_port is not None:
+                return self._simulate_generated(packet, packet.egress_port)
+            assert packet.dp_port is not None
             binding = self._bindings.for_dp_port(packet.dp_port)
             if binding is None:
                 self._counters.drop(AgentDrop.UNBOUND_PORT)
@@ -222,6 +227,34 @@ class PacketWorkflow:
         self._apply_writes(result, installed)
         return _Execution(self._frames(packet.frame, translation), packet.dp_port, result.generated)
 
+    def _simulate_generated(self, packet: ParkedPacket, port: str) -> _Execution:
+        """A packet a device generated, from the egress of `port`: never a flow; it may wait like any other."""
+        try:
+            match = parse_frame(packet.frame)
+        except MalformedPacket:
+            self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+            return _NOTHING
+        ctx = PacketContext(packet.frame, match, egress_port=PortId(port), tracing=self.tracing)
+        result = simulate(ctx, self._cache, self._tables.tables, self._config())
+        self._counters.add("simulations")
+        self._apply_writes(result, False)
+        more = result.generated if packet.depth < MAX_GENERATED_ROUNDS else ()
+        verdict = result.verdict
+        if isinstance(verdict, Postponed):
+            self._postpone(packet, result, verdict.kind, verdict.id)
+            return _Execution(generated=more, depth=packet.depth)
+        if not isinstance(verdict, Forward):
+            self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+            return _Execution(generated=more, depth=packet.depth)
+        try:
+            translation = translate(verdict.outputs, result.match, self._resolver)
+        except NotYet as missing:
+            self._postpone(packet, result, missing.kind, missing.id)
+            return _Execution(generated=more, depth=packet.depth)
+        if not translation.actions:
+            self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+        return _Execution(self._frames(packet.frame, translation), None, more, packet.depth)
+
     def _install(self, result: SimulationResult, translation: Translation) -> None:
         key = FlowKey.from_match(result.match, result.wildcard)
         expiration = result.expiration
@@ -242,7 +275,7 @@ class PacketWorkflow:
 
     def _postpone(self, packet: ParkedPacket, result: SimulationResult, kind: str, ident: str) -> None:
         self._counters.add("postponed")
-        key = FlowKey.from_match(result.match, result.wildcard)
+        key = FlowKey.from_match(result.match, result.wildcard) if packet.egress_port is None else None
         if packet.attempts >= MAX_ATTEMPTS or self._waiting.too_late(packet):
             packet.key, packet.waiting_for = key, (kind, ident)
             self._give_up(packet)
@@ -250,7 +283,11 @@ class PacketWorkflow:
             self._counters.drop(AgentDrop.WAITING_ROOM_FULL)
 
     def _give_up(self, packet: ParkedPacket) -> None:
-        """Drop a packet that waited too long, with a 5 s error flow on what its last simulation read."""
+        """Drop a packet that waited too long, with a 5 s error flow on what its last simulation read (a generated
+        packet gets no flow)."""
+        if packet.egress_port is not None:
+            self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
+            return
         self._counters.drop(AgentDrop.GAVE_UP)
         if packet.key is not None:
             kind, ident = packet.waiting_for
@@ -273,48 +310,14 @@ class PacketWorkflow:
     # ---- doing (outside the lock) ----
 
     def _run(self, execution: _Execution) -> None:
-        self._execute(execution.frames, execution.in_port)
-        if execution.generated:
-            self._send_generated(execution.generated)
-
-    def _execute(self, items: Sequence[tuple[bytes, tuple[Action, ...]]], in_port: int | None) -> None:
-        for frame, actions in items:
+        """Execute the frames, then send the generated packets (simulated from their ports' egress)."""
+        for frame, actions in execution.frames:
             try:
-                self._dp.execute(frame, actions, in_port)
+                self._dp.execute(frame, actions, execution.in_port)
             except DatapathError as e:
                 log.warning("agent: execute failed: %s", e)
                 self._counters.drop(AgentDrop.EXECUTE_FAILED)
-
-    def _send_generated(self, packets: Sequence[GeneratedPacket]) -> None:
-        """Simulate generated packets from their ports' egress and execute them; a few rounds at most."""
-        pending = list(packets)
-        for _ in range(MAX_GENERATED_ROUNDS):
-            if not pending:
-                return
-            later: list[GeneratedPacket] = []
-            for packet in pending:
-                items, more = self._generated(packet)
-                self._execute(items, None)
-                later.extend(more)
-            pending = later
-
-    def _generated(self, packet: GeneratedPacket) -> tuple[tuple[tuple[bytes, tuple[Action, ...]], ...],
-                                                              tuple[GeneratedPacket, ...]]:
-        self._counters.add("generated")
-        with self._gate.lock:
-            try:
-                result = simulate_generated(packet, self._cache, self._tables.tables, config=self._config())
-            except MalformedPacket:
-                self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
-                return (), ()
-            self._counters.add("simulations")
-            self._apply_writes(result, False)
-            if not isinstance(result.verdict, Forward):
-                self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
-                return (), result.generated
-            try:
-                translation = translate(result.verdict.outputs, result.match, self._resolver)
-            except NotYet:
-                self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
-                return (), result.generated
-            return self._frames(packet.frame, translation), result.generated
+        depth = execution.depth + 1
+        for generated in execution.generated:
+            self._counters.add("generated")
+            self._run(self._simulate(self._waiting.new_generated(generated.frame, generated.port, depth), None))
