@@ -12,15 +12,15 @@ port ingresses and mirror evaluations per simulation (the loop guard)::
     DHCP (answered: consumed) ─► port ingress ─► pre-in mirrors ─► port inbound filter ─► post-in mirrors ─► device
         bridge: ingress checks ─► in mirrors ─► inbound filter ─► MAC learning ─► forwarding (VLAN push/pop)
                 ─► outbound filter ─► out mirrors ─► port egress (one per output; flooding forks)
-        router: ingress checks ─► in mirrors ─► L2 / ARP ─► [LB inbound] ─► inbound filters (NAT)
-                ─► routing (LOCAL, TTL) ─► post-routing ─► [LB outbound] ─► outbound filters (NAT)
+        router: ingress checks ─► in mirrors ─► L2 / ARP ─► LB inbound ─► inbound filters (NAT)
+                ─► routing (LOCAL, TTL) ─► post-routing ─► LB outbound ─► outbound filters (NAT)
                 ─► next hop MAC ─► out mirrors ─► port egress
     port egress ─► pre-out mirrors ─► port outbound filter ─► post-out mirrors
                 ─► exterior: emit | interior: peer port ingress | unplugged: error drop
 
 A mirror that matches forks a copy of the packet, as it is at that point, to its to-port (`devices/mirror.py`).
-Stages in brackets are seams kept for the engineers after us (load balancer, and NAT inside the rule chains): their
-place is fixed here, their work is not done yet (`Stage.implemented` says which).
+NAT rules run inside the rule chains (`devices/nat.py`); the load balancer's ACCEPT skips the router's filter that
+follows it (`devices/load_balancer.py`). A stage whose work is not done yet is a seam (`Stage.implemented`).
 
 May import: nothing of ours.
 """
@@ -55,11 +55,11 @@ class Stage(enum.Enum):
     ROUTER_PRE_IN_MIRRORS = (31, "router in mirrors", "devices/router.py + devices/mirror.py", True)
     ROUTER_L2 = (32, "router L2", "devices/router.py (broadcast, dst MAC)", True)
     ROUTER_ARP = (33, "router ARP", "devices/router.py arp", True)
-    ROUTER_LB_INBOUND = (34, "router LB inbound", "devices/router.py (load balancer hook)", False)
+    ROUTER_LB_INBOUND = (34, "router LB inbound", "devices/load_balancer.py inbound", True)
     ROUTER_IN_FILTER = (35, "router inbound filter", "devices/router.py + devices/chain.py", True)
     ROUTER_ROUTING = (36, "router routing", "devices/router.py + routing.py", True)
     ROUTER_POST_ROUTING = (37, "router post-routing", "devices/router.py", True)
-    ROUTER_LB_OUTBOUND = (38, "router LB outbound", "devices/router.py (load balancer hook)", False)
+    ROUTER_LB_OUTBOUND = (38, "router LB outbound", "devices/load_balancer.py outbound", True)
     ROUTER_OUT_FILTER = (39, "router outbound filter", "devices/router.py + devices/chain.py", True)
     ROUTER_NEXT_HOP = (40, "router next hop", "devices/router.py next_hop_mac", True)
     ROUTER_POST_OUT_MIRRORS = (41, "router out mirrors", "devices/router.py + devices/mirror.py", True)
