@@ -25,7 +25,7 @@ every port as active, to ask what the network would do once they are all up.
 Errors (one line on stderr, exit 1): a bad spec key or value (before anything is read), a port that is not in
 the topology, and the usual connection and API errors (a non-admin gets the API's 403).
 
-May import: `midonet.client`, `midonet.simulation`, `midonet.testing.clock`, `cli.*`.
+May import: `midonet.client`, `midonet.simulation`, `midonet.state.clock`, `cli.*`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from midonet.cli.snapshot import SnapshotError, World, load
 from midonet.simulation.packetspec import SPEC_KEYS, Packet, SpecError
 from midonet.simulation.tracerender import detailed, to_json
 from midonet.simulation.tracing import Reply, StepTrace, TraceSession, parse_step
-from midonet.testing.clock import FakeClock
+from midonet.state.clock import ManualClock
 
 StepOpt = Annotated[list[str], typer.Option(
     "--step", metavar="PORT_ID:SPEC", show_default=False,
@@ -109,7 +109,7 @@ def trace(ctx: typer.Context, step: StepOpt, as_json: TraceJsonOpt = False, assu
     with session(ctx, Connection(api, username, password, project)) as client:
         document = client.topology_snapshot()
     try:
-        world = load(document, FakeClock(), assume_active=assume_active)
+        world = load(document, ManualClock(), assume_active=assume_active)
     except SnapshotError as e:
         fail(str(e))
     check_ports(world, steps)

@@ -4,22 +4,13 @@
     tables = state.tables.in_memory(clock)
     clock.advance(61)          # ARP entries learned before are now stale
 
-May import: nothing of ours (it satisfies `midonet.state.clock.Clock` structurally).
+May import: `midonet.state.clock`.
 """
 
 from __future__ import annotations
 
+from midonet.state.clock import ManualClock
 
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
 
-    def now(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> float:
-        """Move the time forward by `seconds`; returns the new time."""
-        if seconds < 0:
-            raise ValueError("a clock does not go back")
-        self._now += seconds
-        return self._now
+class FakeClock(ManualClock):
+    """The test kit's name for a hand-moved clock."""
