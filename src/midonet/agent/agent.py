@@ -178,13 +178,16 @@ class Agent:
     # ---- time and the outside world ----
 
     def tick(self) -> None:
-        """The time-driven work: interface rescan, flow expiry, MAC / ARP ageing, giving up on waiting packets."""
+        """The time-driven work: interface rescan, flow expiry (and a reconcile after a failed install), MAC / ARP
+        ageing, flow-state key expiry, giving up on waiting packets."""
         if not self._running:
             return
         self.gate.count()
         with self.gate.lock:
             self.host.rescan()
             self.flows.expire()
+            if self.flows.needs_reconcile:
+                self.flows.reconcile()
             self.tables.expire()
         self.workflow.expire_waiting()
         self.gate.after()

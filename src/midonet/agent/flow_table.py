@@ -114,6 +114,7 @@ class FlowTable:
         self._entries: dict[FlowKey, FlowEntry] = {}
         self._by_tag: dict[FlowTag, set[FlowKey]] = {}
         self._counts: Counter[str] = Counter()
+        self._dirty = False        # an install failed since the last reconcile
 
     # ---- installing ----
 
@@ -137,6 +138,7 @@ class FlowTable:
             self._dp.install(Flow(entry.key, entry.actions))
         except DatapathError as e:
             self._counts["install_failures"] += 1
+            self._dirty = True
             log.warning("flow table: install of %s failed: %s", entry.key, e)
             return
         entry.installed = True
@@ -225,6 +227,7 @@ class FlowTable:
 
     def reconcile(self) -> tuple[int, int]:
         """Make the datapath hold exactly the desired flows: (flows installed again, stray flows removed)."""
+        self._dirty = False
         held = {flow.key: flow for flow, _ in self._dp.flows()}
         reinstalled = 0
         for entry in self._entries.values():
@@ -241,6 +244,11 @@ class FlowTable:
                 log.warning("flow table: removal of stray %s failed: %s", key, e)
         self._counts["strays_removed"] += len(strays)
         return reinstalled, len(strays)
+
+    @property
+    def needs_reconcile(self) -> bool:
+        """Whether an install failed since the last `reconcile` (the agent's tick reconciles then)."""
+        return self._dirty
 
     # ---- reading ----
 

@@ -99,3 +99,13 @@ def test_the_rest_api_shows_what_the_agents_wrote(l2: L2Cloud) -> None:
             assert port["active"] is True and port["hostId"] == h1.host_id
             entries = http.get(f"/bridges/{l2.net.id}/mac_table").json()
             assert {(e["macAddr"], e["portId"]) for e in entries} == {(l2.macs[0], l2.ports[0].id)}
+
+
+def test_each_agent_exports_its_counters_as_prometheus_text(l2: L2Cloud) -> None:
+    h1 = l2.host(1)
+    h1.inject("vm1", frames.udp(l2.macs[0], l2.macs[1], l2.ips[0], l2.ips[1]))
+    l2.cloud.settle()
+    text = h1.agent.metrics()
+    assert f'midonet_agent_upcalls_total{{host="{h1.host_id}"}} 1.0' in text
+    assert f'midonet_agent_flows{{host="{h1.host_id}"}} 1.0' in text
+    assert f'midonet_datapath_misses_total{{host="{h1.host_id}"}} 1.0' in text

@@ -1,0 +1,135 @@
+"""The flow table: install, tags, invalidation, expiry classes, idle expiry from datapath stats, reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
+from midonet.datapath.base import Flow, FlowKey, Output
+from midonet.datapath.memory import MemoryDatapath, MemoryHost, MemoryUnderlay
+from midonet.testing import frames
+from midonet.testing.clock import FakeClock
+
+A, B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def dp(clock: FakeClock) -> Iterator[MemoryDatapath]:
+    host = MemoryHost("h", "10.0.0.1", MemoryUnderlay())
+    host.interfaces.add("a")
+    host.interfaces.add("b")
+    datapath = MemoryDatapath("dp", host, clock=clock.now)
+    datapath.add_port("a")
+    datapath.add_port("b")
+    yield datapath
+    datapath.close()
+
+
+@pytest.fixture
+def table(dp: MemoryDatapath, clock: FakeClock) -> FlowTable:
+    return FlowTable(dp, clock, idle_timeout=15.0)
+
+
+def key(dst: str = B) -> FlowKey:
+    return FlowKey.of({"in_port": 1, "eth_dst": dst})
+
+
+def test_install_pushes_the_flow_and_indexes_its_tags(table: FlowTable, dp: MemoryDatapath) -> None:
+    entry = table.install(key(), (Output(2),), ["bridge", ("mac", "bridge", B, 0, "p")], ExpiryClass.FLOW)
+    assert entry.installed
+    assert dp.flows()[0][0] == Flow(key(), (Output(2),))
+    assert table.tagged("bridge") == [entry]
+    assert table.statistics().installed == 1 and len(table) == 1
+
+
+def test_invalidate_removes_every_flow_with_the_tag_from_table_and_datapath(table: FlowTable,
+                                                                           dp: MemoryDatapath) -> None:
+    table.install(key(B), (Output(2),), ["bridge", "port-b"], ExpiryClass.FLOW)
+    table.install(key(A), (Output(2),), ["bridge", "port-a"], ExpiryClass.FLOW)
+    table.install(key("02:00:00:00:00:0c"), (), ["other"], ExpiryClass.FLOW)
+    assert table.invalidate("bridge") == 2
+    assert [f.key for f, _ in dp.flows()] == [key("02:00:00:00:00:0c")]
+    assert table.tagged("port-a") == [] and table.invalidate("port-a") == 0
+    stats = table.statistics()
+    assert (stats.flows, stats.removed, stats.invalidated) == (1, 2, 2)
+
+
+def test_removal_callbacks_run_once_whatever_removes_the_flow(table: FlowTable, clock: FakeClock) -> None:
+    seen: list[Removal] = []
+    table.install(key(), (), ["t"], ExpiryClass.FLOW, [seen.append])
+    table.install(key(), (), ["t"], ExpiryClass.FLOW, [seen.append])    # same key: replaces
+    assert seen == [Removal.REPLACED]
+    table.invalidate("t")
+    table.invalidate("t")
+    assert seen == [Removal.REPLACED, Removal.INVALIDATED]
+    table.install(key(), (), [], ExpiryClass.ERROR, [seen.append])
+    clock.advance(5)
+    table.expire()
+    assert seen[-1] is Removal.EXPIRED
+
+
+@pytest.mark.parametrize(("expiry", "seconds"), [(ExpiryClass.FLOW, 60.0), (ExpiryClass.STATEFUL, 30.0),
+                                                  (ExpiryClass.ERROR, 5.0), (ExpiryClass.TUNNEL, 300.0)])
+def test_hard_expiry_by_class(dp: MemoryDatapath, clock: FakeClock, expiry: ExpiryClass, seconds: float) -> None:
+    table = FlowTable(dp, clock, idle_timeout=None)
+    table.install(key(), (), [], expiry)
+    clock.advance(seconds - 0.5)
+    assert table.expire() == 0
+    clock.advance(0.5)
+    assert table.expire() == 1
+    assert dp.flows() == [] and table.statistics().expired == 1
+
+
+def test_idle_flows_go_and_used_ones_stay(table: FlowTable, dp: MemoryDatapath, clock: FakeClock) -> None:
+    used, idle = key(B), key(A)
+    table.install(used, (Output(2),), [], ExpiryClass.FLOW)
+    table.install(idle, (Output(2),), [], ExpiryClass.FLOW)
+    for _ in range(3):
+        clock.advance(10)
+        dp.host.interfaces.inject("a", frames.udp(A, B, "10.0.0.1", "10.0.0.2"))   # hits `used`
+        table.expire()
+    assert table.get(used) is not None
+    assert table.get(idle) is None
+    assert [f.key for f, _ in dp.flows()] == [used]
+
+
+def test_for_timeout_maps_a_results_expiration_to_its_class() -> None:
+    assert ExpiryClass.for_timeout(60.0) is ExpiryClass.FLOW
+    assert ExpiryClass.for_timeout(30.0) is ExpiryClass.STATEFUL
+    assert ExpiryClass.for_timeout(5.0) is ExpiryClass.ERROR
+
+
+def test_reconcile_reinstalls_lost_flows_and_removes_strays(table: FlowTable, dp: MemoryDatapath) -> None:
+    table.install(key(B), (Output(2),), [], ExpiryClass.FLOW)
+    table.install(key(A), (Output(2),), [], ExpiryClass.FLOW)
+    dp.remove(key(A))                                           # lost behind the agent's back
+    stray = FlowKey.of({"in_port": 2})
+    dp.install(Flow(stray, (Output(1),)))                       # left over from an earlier run
+    assert table.reconcile() == (1, 1)
+    assert sorted(str(f.key) for f, _ in dp.flows()) == sorted(str(k) for k in (key(A), key(B)))
+    assert table.reconcile() == (0, 0)                          # converged: applying twice changes nothing
+
+
+def test_a_failed_install_is_desired_but_not_installed_until_reconcile(clock: FakeClock) -> None:
+    host = MemoryHost("h", "10.0.0.9", MemoryUnderlay())
+    datapath = MemoryDatapath("dp", host, clock=clock.now)
+    table = FlowTable(datapath, clock)
+    datapath.close()                                            # every install fails now
+    entry = table.install(key(), (), ["t"], ExpiryClass.FLOW)
+    assert not entry.installed and table.statistics().install_failures == 1
+    assert table.needs_reconcile
+    assert table.invalidate("t") == 1                           # removing a flow never installed is fine
+
+
+def test_clear_removes_everything(table: FlowTable, dp: MemoryDatapath) -> None:
+    table.install(key(B), (), ["t"], ExpiryClass.FLOW)
+    table.install(key(A), (), ["u"], ExpiryClass.TUNNEL)
+    table.clear()
+    assert len(table) == 0 and dp.flows() == [] and table.tagged("t") == []

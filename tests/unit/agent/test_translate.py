@@ -1,0 +1,80 @@
+"""Translation of a simulation's outputs into datapath actions: local, tunnelled, unreachable, several outputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from midonet.agent.translate import Destination, translate, vlan_actions
+from midonet.datapath.base import Output, PopVlan, PushVlan, SetFields, SetTunnel
+from midonet.packets.flowmatch import parse_frame
+from midonet.simulation import results
+from midonet.simulation.topology import NotYet
+from midonet.testing import frames
+from midonet.topology.ids import PortId
+
+FRAME = frames.udp("02:00:00:00:00:01", "02:00:00:00:00:02", "10.0.1.1", "10.0.2.1", ttl=64)
+ORIGINAL = parse_frame(FRAME, 3)
+
+
+class Resolver:
+    """Ports "local-<n>" are datapath port n; "remote-<key>" tunnel with key; "gone" has no destination."""
+
+    def destination(self, port_id: str) -> Destination:
+        kind, _, arg = port_id.partition("-")
+        if kind == "local":
+            return Destination((Output(int(arg)),), (("dp_port", int(arg)),))
+        if kind == "remote":
+            return Destination((SetTunnel(int(arg), "10.0.0.1", "10.0.0.2"), Output(99)), (("tunnel", "h2"),))
+        if kind == "loading":
+            raise NotYet("port_location", port_id)
+        return Destination((), (("tunnel", "h9"),))
+
+
+def out(port: str, **rewrites: object) -> results.Output:
+    return results.Output(PortId(port), tuple(rewrites.items()))  # type: ignore[arg-type]
+
+
+def test_a_local_output_with_rewrites() -> None:
+    t = translate([out("local-4", eth_src="02:00:00:00:ff:02", ip_ttl=63)], ORIGINAL, Resolver())
+    assert t.actions == (SetFields((("eth_src", "02:00:00:00:ff:02"), ("ip_ttl", 63))), Output(4))
+    assert t.tags == {("dp_port", 4)} and t.expressible and t.unreachable == ()
+
+
+def test_a_remote_output_sets_the_tunnel_before_the_overlay_port() -> None:
+    t = translate([out("remote-77")], ORIGINAL, Resolver())
+    assert t.actions == (SetTunnel(77, "10.0.0.1", "10.0.0.2"), Output(99))
+    assert t.tags == {("tunnel", "h2")}
+
+
+def test_several_outputs_share_one_list_and_undo_what_an_earlier_copy_rewrote() -> None:
+    t = translate([out("local-4", ip_ttl=63), out("local-5"), out("remote-7", ip_ttl=62)], ORIGINAL, Resolver())
+    assert t.actions == (SetFields((("ip_ttl", 63),)), Output(4),
+                         SetFields((("ip_ttl", 64),)), Output(5),
+                         SetFields((("ip_ttl", 62),)), SetTunnel(7, "10.0.0.1", "10.0.0.2"), Output(99))
+
+
+def test_unreachable_outputs_add_no_action_but_their_tags() -> None:
+    t = translate([out("gone"), out("local-4")], ORIGINAL, Resolver())
+    assert t.actions == (Output(4),) and t.unreachable == ("gone",)
+    assert ("tunnel", "h9") in t.tags
+    assert translate([out("gone")], ORIGINAL, Resolver()).actions == ()
+
+
+def test_a_port_whose_location_is_loading_is_not_yet() -> None:
+    with pytest.raises(NotYet):
+        translate([out("loading-1")], ORIGINAL, Resolver())
+
+
+def test_vlan_changes_become_pops_and_pushes() -> None:
+    assert vlan_actions((), (10,)) == [PushVlan(10)]
+    assert vlan_actions((10,), ()) == [PopVlan()]
+    assert vlan_actions((10, 20), (30, 40)) == [PopVlan(), PopVlan(), PushVlan(40), PushVlan(30)]
+    assert vlan_actions((5,), (5,)) == []
+    t = translate([out("local-4", vlan_ids=(100,)), out("local-5")], ORIGINAL, Resolver())
+    assert t.actions == (PushVlan(100), Output(4), PopVlan(), Output(5))
+
+
+def test_a_rewrite_the_datapath_cannot_do_is_executed_copy_by_copy() -> None:
+    t = translate([out("local-4", icmp_id=9)], ORIGINAL, Resolver())
+    assert not t.expressible
+    assert [(c.rewrites, c.actions) for c in t.copies] == [((("icmp_id", 9),), (Output(4),))]
