@@ -16,7 +16,8 @@ What each device is made of (its *sources*; a build reads them through a `_Reade
     bridge   its Bridge record, its ports, their peers (router ports: MACs and addresses for ARP and L2 forwarding),
              its DHCP subnets
     router   its Router record, its ports, its routes and its ports' routes, the `active` state key of each of its
-             exterior ports: a route through an exterior port counts only while the port is active (spec 1.5)
+             exterior ports: a route through an exterior port counts only while the port is active and
+             administratively up (spec 1.5, `RouterMapper.PortState.isPublishingRoutes`)
     chain    its Chain record, its rules in order, the IP address groups their conditions name
     mirror   its Mirror record, the IP address groups its conditions name
     load balancer   its LoadBalancer record, its pools, their members and VIPs (members' health status: the
@@ -157,7 +158,8 @@ def _build_router(rd: _Reader, ident: str) -> RouterDevice | None:
     ports = {p.id: p for p in rd.records(Port, router.port_ids)}
     route_ids = dict.fromkeys((*router.route_ids, *(r for p in ports.values() for r in p.route_ids)))
     routes = rd.records(Route, tuple(route_ids))
-    inactive = {pid for pid, p in ports.items() if p.is_exterior and rd.active(pid) is None}
+    inactive = {pid for pid, p in ports.items()
+                if p.is_exterior and (rd.active(pid) is None or not p.admin_state_up)}
     return RouterMapper.map(router, routes, ports, inactive)
 
 

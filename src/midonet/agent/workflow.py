@@ -13,9 +13,13 @@ outside it (`events`); nothing here raises to the datapath: failures are dropped
               Drop / TemporaryDrop ─► install a drop flow (60 s / 5 s)
               Consumed    no flow
               Postponed   park in the waiting room (no flow); simulate again from scratch when the missing
-                          (kind, id) arrives; give up after 3 s with a 5 s drop flow
-           then: apply the state writes (MAC learning holds a reference for as long as the flow lives), simulate
-           the generated packets (ARP replies and requests, ICMP) from their ports' egress and execute them
+                          (kind, id) arrives; give up after 3 s with a 5 s drop flow (tagged ("waiting", kind,
+                          id), so that the data arriving removes it)
+           then: apply the state writes (the references they take -- MAC learning, conntrack, NAT -- are held by
+           the installed flow and released by its removal, or released at once when no flow is installed), and
+           send the generated packets (ARP replies and requests, ICMP): each is simulated from its port's egress
+           (`simulate_generated`), never installs a flow, may wait in the waiting room like any packet (an ARP
+           request for a bridge not loaded yet), and its own generated packets follow, four generations at most
 
 The flow key is the simulation's match on the fields it read (`result.wildcard`), with `in_port` the datapath
 port number the packet came in by. Its tags are the simulation's plus translation's. Its expiry class is the
@@ -51,7 +55,7 @@ from midonet.packets import frame as frames
 from midonet.packets.flowmatch import FlowMatch
 from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
 from midonet.simulation.context import PacketContext
-from midonet.simulation.driver import simulate
+from midonet.simulation.driver import simulate, simulate_generated
 from midonet.simulation.results import (
     Consumed,
     Drop,
@@ -229,13 +233,13 @@ class PacketWorkflow:
 
     def _simulate_generated(self, packet: ParkedPacket, port: str) -> _Execution:
         """A packet a device generated, from the egress of `port`: never a flow; it may wait like any other."""
+        generated = GeneratedPacket(PortId(port), packet.frame, "generated")
         try:
-            match = parse_frame(packet.frame)
+            result = simulate_generated(generated, self._cache, self._tables.tables, tracing=self.tracing,
+                                        config=self._config())
         except MalformedPacket:
             self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
             return _NOTHING
-        ctx = PacketContext(packet.frame, match, egress_port=PortId(port), tracing=self.tracing)
-        result = simulate(ctx, self._cache, self._tables.tables, self._config())
         self._counters.add("simulations")
         self._apply_writes(result, False)
         more = result.generated if packet.depth < MAX_GENERATED_ROUNDS else ()

@@ -6,4 +6,6 @@
     frames     -- one-call frames for tests: udp, tcp, ping, ARP request / reply, gratuitous ARP, ICMP error
     network    -- `SimulatedNetwork`: frames in at a port, simulated, writes applied, frames out
     state_conformance -- the checks every implementation of the `midonet.state` table protocols must pass
+    store_topology -- `StoreTopology`: topology records written through a store, as the API would write them
+    fakehosts  -- `FakeCloud`: fake hypervisors (memory datapath + real agent each) over one store and underlay
 """
