@@ -6,10 +6,16 @@ Forward verdict):
   routed   VM on one bridge to VM on the other through the router (bridge -> router -> bridge)
   chains   `routed` with a 20-rule chain as the router's inbound and outbound filter; no rule matches (each
            reads three fields, the last one differs), so every packet walks all 40 rules and is accepted
+  snat     `chains` plus dynamic SNAT: a reverse-SNAT rule ends the inbound chain (no key: not applied) and an
+           SNAT rule the outbound one, so every packet also leases a port (10.0.2.254:1024-65535) for its
+           destination and requests its two NAT keys (the issue's case (c))
+  vip      a TCP connection to a VIP of the router's load balancer, 3 members: VIP match, weighted draw, DNAT to
+           the member, reverse-DNAT lookup on the way out (the issue's case (d))
 
 Each simulation is what the agent does for an upcall: parse the frame into a `FlowMatch`, build the context,
 simulate (tracing off). Every iteration sends a different flow (a different UDP source port), so nothing is
-reused between first packets but the topology snapshot and the tables. "parse (ref)" times `parse_frame` alone.
+reused between first packets but the topology snapshot and the tables ("snat" varies the destination port too,
+so that the leaser is never short of ports however long the run). "parse (ref)" times `parse_frame` alone.
 
     .venv/bin/python benchmarks/sim_bench.py [--count 20000] [--repeat 3] [--trace]
 
@@ -23,6 +29,7 @@ import argparse
 import gc
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -37,18 +44,30 @@ from midonet.testing.clock import FakeClock
 from midonet.testing.topologies import LEFT_ROUTER_MAC, TopologyBuilder, TwoSubnetRouter, two_subnet_router
 from midonet.topology.ids import BridgeId, PortId, RouterId
 
+VIP = "192.0.2.100"
 
-def network(rules: int = 0, tracing: bool = False) -> tuple[TwoSubnetRouter, Callable[[bytes, PortId], object]]:
+
+def network(rules: int = 0, tracing: bool = False, *, snat: bool = False,
+            vip: bool = False) -> tuple[TwoSubnetRouter, Callable[[bytes, PortId], object]]:
     b = TopologyBuilder()
-    t = two_subnet_router(2, builder=b)
+    t = two_subnet_router(3 if vip else 2, builder=b)
     if rules:
         for name, direction in (("in", "inbound"), ("out", "outbound")):
             chain = b.chain(f"router-{name}")
             for i in range(rules):
                 b.rule(chain, "drop", nw_src_ip="10.0.1.0/24", nw_proto=17, tp_dst=(1000 + i, 1000 + i))
+            if snat and name == "in":
+                b.nat(chain, "rev_snat", nw_dst_ip="10.0.2.254/32")
+            if snat and name == "out":
+                b.nat(chain, "snat", ("10.0.2.254", "10.0.2.254", 1024, 65535), nw_src_ip="10.0.1.0/24")
             b.filters(t.router, **{direction: chain})
+    if vip:
+        pool = b.pool(b.load_balancer(t.router, "lb"), "pool")
+        for i, weight in enumerate((1, 2, 3), start=1):
+            b.member(pool, t.vms[f"r{i}"].ip, 8080, weight=weight)
+        b.vip(pool, VIP, 80)
     topology = b.topology()
-    tables = in_memory(FakeClock())
+    tables = in_memory(FakeClock(), random.Random(0))
     for vm in t.vms.values():
         bridge = t.left if vm.port.network_id == t.left.id else t.right
         tables.mac_table.learn(BridgeId(bridge.id), 0, vm.mac, PortId(vm.port.id))
@@ -70,6 +89,13 @@ def scenarios(count: int, tracing: bool = False) -> dict[str, tuple[Callable[[by
     out["routed"] = (lambda d: run(d, l1_port), routed)
     _, run_chains = network(rules=20, tracing=tracing)
     out["chains"] = (lambda d: run_chains(d, l1_port), routed)
+    _, run_snat = network(rules=20, tracing=tracing, snat=True)
+    snat = [frames.udp(l1.mac, LEFT_ROUTER_MAC, l1.ip, r1.ip, sport=s, dport=2000 + i % 60000)
+            for i, s in enumerate(sports)]
+    out["snat"] = (lambda d: run_snat(d, l1_port), snat)
+    _, run_vip = network(tracing=tracing, vip=True)
+    out["vip"] = (lambda d: run_vip(d, l1_port),
+                  [frames.tcp(l1.mac, LEFT_ROUTER_MAC, l1.ip, VIP, sport=s, dport=80) for s in sports])
     out["parse (ref)"] = (parse_frame, routed)
     return out
 
@@ -113,6 +139,8 @@ def main() -> None:
         figures[name] = rate
         print(f"| {name:<12} | {rate:>9,.0f} | {p50:>7.1f} | {p99:>7.1f} |")
     print(f"# chains / routed = {figures['chains'] / figures['routed']:.2f}; "
+          f"snat / chains = {figures['snat'] / figures['chains']:.2f}; vip / routed = "
+          f"{figures['vip'] / figures['routed']:.2f}; "
           f"mean over scenarios {statistics.mean(v for k, v in figures.items() if k != 'parse (ref)'):,.0f}/s")
 
 

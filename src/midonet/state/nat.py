@@ -278,6 +278,8 @@ def _ip_text(value: int) -> str:
 
 def target_ips(target: NatTarget) -> list[str]:
     """The addresses of `target`, in order."""
+    if target.nw_start == target.nw_end:
+        return [target.nw_start]
     return [_ip_text(i) for i in range(_ip_int(target.nw_start), _ip_int(target.nw_end) + 1)]
 
 

@@ -91,7 +91,7 @@ def test_a_disabled_backend_stays_valid_unless_sticky() -> None:
 
 
 def test_a_member_is_a_single_address_and_port_nat_target() -> None:
-    target = PoolMemberDevice(id="a", address="10.0.2.1", port=8080, weight=1).target
+    [target] = PoolMemberDevice(id="a", address="10.0.2.1", port=8080, weight=1).targets
     assert (target.nw_start, target.nw_end, target.tp_start, target.tp_end) == ("10.0.2.1", "10.0.2.1", 8080, 8080)
 
 

@@ -33,7 +33,7 @@ May import: `midonet.topology`, `midonet.state`, `simulation.context`, `simulati
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from midonet.simulation.context import PacketContext
 from midonet.simulation.devices import nat
@@ -52,14 +52,17 @@ _ICMP = 1
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolMemberDevice:
+    """A backend; `targets` is the DNAT target it stands for (its address and port), built once."""
+
     id: str
     address: str
     port: int
     weight: int
+    targets: tuple[NatTarget, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def target(self) -> NatTarget:
-        return NatTarget(nw_start=self.address, nw_end=self.address, tp_start=self.port, tp_end=self.port)
+    def __post_init__(self) -> None:
+        target = NatTarget(nw_start=self.address, nw_end=self.address, tp_start=self.port, tp_end=self.port)
+        object.__setattr__(self, "targets", (target,))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,7 +188,7 @@ def _load_balance(ctx: PacketContext, lb: LoadBalancerDevice, vip: VipDevice) ->
     if pool.is_up:
         member = pool.select(ctx.tables.random)
         if not _existing_if_valid(ctx, lb, pool, kind, vip.sticky):
-            nat.forward(ctx, kind, (member.target,))
+            nat.forward(ctx, kind, member.targets)
         return True
     if vip.sticky or ctx.match.ip_proto == _ICMP:
         return False
