@@ -184,6 +184,8 @@ class Agent:
             return
         self.gate.count()
         with self.gate.lock:
+            if self.host.keep_alive():
+                self.bindings.republish()
             self.host.rescan()
             self.flows.expire()
             if self.flows.needs_reconcile:

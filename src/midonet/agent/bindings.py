@@ -142,6 +142,15 @@ class PortBindings:
     def active(self) -> dict[str, Binding]:
         return dict(self._active)
 
+    def republish(self) -> None:
+        """Write every active binding's `Port.active` again (the keys were lost with an expired store session)."""
+        for binding in self._active.values():
+            try:
+                self._store.set_state(Port, binding.port_id, ACTIVE_KEY, active_value(self.host_id,
+                                                                                     binding.tunnel_key))
+            except Exception:
+                log.warning("host %s: cannot mark port %s active", self.host_id, binding.port_id, exc_info=True)
+
     # ---- inputs (under the gate) ----
 
     def set_interfaces(self, interfaces: Mapping[str, InterfaceInfo]) -> None:

@@ -133,6 +133,19 @@ class HostService:
             listener(found)
         return True
 
+    def keep_alive(self) -> bool:
+        """Write `alive` and `interfaces` again if `alive` is gone or another session holds it (a ZooKeeper session
+        that expired took every key of ours with it); whether it had to. The agent's tick calls it."""
+        if not self._started:
+            return False
+        state = self._store.get_state(Host, self.host_id, ALIVE_KEY)
+        if state is not None and state.owner == self._store.owner:
+            return False
+        log.warning("host %s: the alive key was lost; writing it again", self.host_id)
+        self._store.set_state(Host, self.host_id, ALIVE_KEY, json.dumps({"alive": True}))
+        self.rescan(force=True)
+        return True
+
     def stop(self) -> None:
         """Withdraw `alive` and `interfaces` (closing the session would too)."""
         if not self._started:

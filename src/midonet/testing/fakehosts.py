@@ -4,7 +4,8 @@ Role: the harness of the agent scenarios (`tests/scenarios/agent/`), and what `m
 `FakeCloud` is a whole deployment:
 
     FakeCloud
-    ├── backend     MemoryBackend                 the store; `operator` is the session topology is written with
+    ├── store       a MemoryBackend (default), or a ZooKeeper ensemble: `operator` is the session topology is
+    │               written with, every agent has a session of its own (`connect`)
     ├── topology    StoreTopology(operator)        records through the store, as the API would write them
     ├── underlay    MemoryUnderlay                 the physical network between hosts (real VXLAN frames, UDP 6677)
     ├── zone        a VXLAN TunnelZone              every host joins it with its underlay address
@@ -20,7 +21,9 @@ Synchronous where it can be: injecting a frame (`FakeHost.inject`) returns once 
 upcalled and the hosts it tunnelled to are done (the memory datapath's run loop). Store watches are delivered on
 each session's thread; `settle()` waits for them: it flushes every session's delivery queue until a whole round
 in which no agent handled an event (`EventGate.events`). Tests call it after changing the topology and after a
-first packet that had to wait for devices to load, never `sleep`.
+first packet that had to wait for devices to load, never `sleep`. That is exact for the memory store, whose
+watches are posted when the change commits; a ZooKeeper watch travels through the server first, so over
+ZooKeeper tests wait for what they expect with `wait_until(predicate)` (a deadline poll).
 
     cloud = FakeCloud()
     h1, h2 = cloud.add_host("h1"), cloud.add_host("h2")
@@ -42,7 +45,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from midonet.agent.agent import Agent, AgentConfig
 from midonet.agent.host import InterfaceInfo
@@ -51,11 +54,13 @@ from midonet.packets import MalformedPacket, parse_frame
 from midonet.packets.arp import OP_REQUEST
 from midonet.packets.ethernet import ETH_TYPE_ARP
 from midonet.store.memory import MemoryBackend, MemoryStore
+from midonet.store.zookeeper import ZooKeeperStore
 from midonet.testing import frames
 from midonet.testing.clock import FakeClock
 from midonet.testing.store_topology import StoreTopology
 from midonet.topology.hosts import TunnelZone
 
+Session = MemoryStore | ZooKeeperStore
 _NAMESPACE = uuid.UUID("6d69646f-6e65-7400-8000-66616b65686f")   # fixed: host ids follow from host names
 UNDERLAY_NIC = "eth0"
 
@@ -95,7 +100,7 @@ class FakeHost:
         self.cloud = cloud
         self.memory = MemoryHost(name, underlay_ip, cloud.underlay)
         self.datapath = MemoryDatapath("midonet", self.memory, clock=cloud.clock.now)
-        self.session: MemoryStore = cloud.backend.connect(self.host_id)
+        self.session: Session = cloud.connect(self.host_id)
         self.agent = Agent(self.host_id, self.session, self.datapath, cloud.clock,
                            interfaces=FakeInterfaceSource(self.memory),
                            config=config or AgentConfig(name=name))
@@ -181,11 +186,17 @@ class FakeVm:
 class FakeCloud:
     """Fake hosts over one store and one underlay; see the module docstring."""
 
-    def __init__(self, *, clock: FakeClock | None = None, config: AgentConfig | None = None) -> None:
+    def __init__(self, *, clock: FakeClock | None = None, config: AgentConfig | None = None,
+                 store: ZooKeeperStore | None = None) -> None:
+        """A cloud on a fresh memory store, or on the ZooKeeper ensemble of `store` (which the caller closes)."""
         self.clock = clock or FakeClock()
         self.config = config
-        self.backend = MemoryBackend()
-        self.operator: MemoryStore = self.backend.connect("operator")
+        self.backend: MemoryBackend | None = None
+        if store is None:
+            self.backend = MemoryBackend()
+            self.operator: Session = self.backend.connect("operator")
+        else:
+            self.operator = store.connect("operator")
         self.topology = StoreTopology(self.operator)
         self.underlay = MemoryUnderlay()
         self.hosts: dict[str, FakeHost] = {}
@@ -208,6 +219,12 @@ class FakeCloud:
         host.agent.start()
         self.zone = self.topology.join(self.zone, host.host_id, host.underlay_ip)
 
+    def connect(self, owner: str) -> Session:
+        """A new session on the cloud's store."""
+        if self.backend is not None:
+            return self.backend.connect(owner)
+        return self.operator.connect(owner)
+
     def vm(self, host: FakeHost, interface: str, mac: str, ip: str) -> FakeVm:
         """A `FakeVm` on a new interface `interface` of `host`."""
         host.add_interface(interface, mac=mac)
@@ -225,6 +242,17 @@ class FakeCloud:
             if self.activity() == before:
                 return
 
+    def wait_until(self, predicate: Callable[[], object], timeout: float = 10.0) -> None:
+        """Settle until `predicate()` holds (a deadline poll, for stores whose watches take a while: ZooKeeper)."""
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while not predicate():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"not true within {timeout} s: {predicate}")
+            self.settle(max(0.1, deadline - time.monotonic()))
+            if not predicate():
+                pause.wait(0.01)
+
     def activity(self) -> int:
         """Events the agents handled so far (upcalls, store events, ticks)."""
         return sum(h.agent.gate.events for h in self.hosts.values())
@@ -238,7 +266,7 @@ class FakeCloud:
                 host.tick()
         self.settle()
 
-    def _sessions(self) -> list[MemoryStore]:
+    def _sessions(self) -> list[Session]:
         sessions = [self.operator]
         sessions.extend(h.session for h in self.hosts.values() if h.agent.running)
         return sessions
@@ -248,7 +276,10 @@ class FakeCloud:
             host.agent.stop()
             host.datapath.close()
             host.memory.close()
-        self.backend.close()
+            host.session.close()
+        self.operator.close()
+        if self.backend is not None:
+            self.backend.close()
 
     def __enter__(self) -> FakeCloud:
         return self

@@ -109,3 +109,13 @@ def test_each_agent_exports_its_counters_as_prometheus_text(l2: L2Cloud) -> None
     assert f'midonet_agent_upcalls_total{{host="{h1.host_id}"}} 1.0' in text
     assert f'midonet_agent_flows{{host="{h1.host_id}"}} 1.0' in text
     assert f'midonet_datapath_misses_total{{host="{h1.host_id}"}} 1.0' in text
+
+
+def test_state_keys_lost_with_the_session_are_written_again_on_the_next_tick(l2: L2Cloud) -> None:
+    h1, store = l2.host(1), l2.cloud.operator
+    h1.session.delete_state(Host, h1.host_id, "alive")               # as if the ZooKeeper session had expired
+    h1.session.delete_state(Port, l2.ports[0].id, "active")
+    l2.cloud.tick()
+    assert store.get_state(Host, h1.host_id, "alive") is not None
+    state = store.get_state(Port, l2.ports[0].id, "active")
+    assert state is not None and json.loads(state.value)["host_id"] == h1.host_id
