@@ -19,14 +19,14 @@ Modules, one concept each:
     conditions  -- rule conditions compiled to checks
     icmp        -- the packets a device generates: ICMP errors, echo replies, ARP replies and requests
     ipmath      -- IPv4 addresses and subnets as integers
-    devices/    -- port, bridge, router, chain, mirror, dhcp ... (one device per module)
+    devices/    -- port, bridge, router, chain, nat, load_balancer, mirror, dhcp (one device per module)
 
 Typical use::
 
     topology = InMemoryTopology(records)
     tables = state.tables.in_memory(clock)
     result = simulate_frame(frame, in_port, topology, tables, tracing=True)
-    tables.apply(result.state_writes)
+    tables.apply(result.state_writes)       # and tables.release(...) when the flow goes (at once if none)
     for packet in result.generated:
         simulate_generated(packet, topology, tables)
 """

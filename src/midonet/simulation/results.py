@@ -16,7 +16,8 @@ and wraps the final verdict with everything the context gathered::
     ├── match, wildcard               the packet as received, and the fields the flow must match exactly
     ├── tags                          what invalidates the flow (device ids, MAC/port tuples, routes, ARP entries)
     ├── generated                     packets devices generated (ARP replies and requests, ICMP): never a flow
-    ├── state_writes                  MAC/ARP learning the caller applies (`StateTables.apply`)
+    ├── state_writes                  MAC/ARP learning, conntrack and NAT keys the caller applies
+    │                                 (`StateTables.apply`; `release` when the flow goes)
     └── trace                         the steps, when the context was tracing
 
 Continuations (never seen outside a simulation): `ToPort(p)` continues at the egress of port p; `Fork(branches)`

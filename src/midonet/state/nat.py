@@ -307,8 +307,11 @@ class InMemoryNatLeaser:
                 if port is not None:
                     return NatBinding(ip, port)
         if self.asynchronous:
+            free_ip = self._free_block_ip(device, targets)
+            if free_ip is None:
+                raise NatPortsExhausted(device)
             self.pending.append((device, tuple(targets)))
-            raise NatBlockNeeded(device, targets[0].nw_start if targets else "-")
+            raise NatBlockNeeded(device, free_ip)
         block = self._lease(device, targets)
         for target in targets:
             if _ip_int(target.nw_start) <= _ip_int(block.ip) <= _ip_int(target.nw_end):
@@ -331,7 +334,8 @@ class InMemoryNatLeaser:
     def lease_pending(self) -> list[NatBlock]:
         """Lease a block for each request a "not yet" answer left (what the agent does through the store)."""
         requests, self.pending = self.pending, []
-        return [self._lease(device, targets) for device, targets in requests]
+        return [self._lease(device, targets) for device, targets in requests
+                if self._free_block_ip(device, targets) is not None]
 
     def expire(self) -> list[NatBlock]:
         """Return blocks with no port in use for `idle` seconds; returns them."""
@@ -375,16 +379,26 @@ class InMemoryNatLeaser:
                 return port
         return None
 
+    def _free_blocks(self, device: str, ip: str, target: NatTarget) -> list[int]:
+        blocks = self._blocks.get((device, ip), {})
+        return [i for i in range(target.tp_start // BLOCK_SIZE, target.tp_end // BLOCK_SIZE + 1) if i not in blocks]
+
+    def _free_block_ip(self, device: str, targets: Sequence[NatTarget]) -> str | None:
+        """The first target address with a block left to lease, or None."""
+        for target in targets:
+            for ip in target_ips(target):
+                if self._free_blocks(device, ip, target):
+                    return ip
+        return None
+
     def _lease(self, device: str, targets: Sequence[NatTarget]) -> NatBlock:
         """A free block of the first target address that has one (`doFetchNatBlock`)."""
         for target in targets:
             for ip in target_ips(target):
-                blocks = self._blocks.setdefault((device, ip), {})
-                free = [i for i in range(target.tp_start // BLOCK_SIZE, target.tp_end // BLOCK_SIZE + 1)
-                        if i not in blocks]
+                free = self._free_blocks(device, ip, target)
                 if free:
                     index = free[self._rng.randrange(0, len(free))] if self._rng is not None else free[0]
                     block = NatBlock(device, ip, index)
-                    blocks[index] = _LeasedBlock(block, self._clock.now())
+                    self._blocks.setdefault((device, ip), {})[index] = _LeasedBlock(block, self._clock.now())
                     return block
         raise NatPortsExhausted(device)

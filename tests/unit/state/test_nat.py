@@ -151,3 +151,15 @@ def test_seeded_random_is_deterministic_and_in_range() -> None:
     assert set(draws) == {5, 6, 7, 8}
     with pytest.raises(ValueError):
         a.randrange(3, 3)
+
+
+def test_asynchronous_leaser_says_exhausted_when_nothing_is_left_to_lease(clock: FakeClock) -> None:
+    leaser = InMemoryNatLeaser(clock, asynchronous=True)
+    one_port = NatTarget(nw_start="192.0.2.1", nw_end="192.0.2.1", tp_start=1024, tp_end=1024)
+    with pytest.raises(NatBlockNeeded):
+        leaser.allocate(DEV, (one_port,), "10.0.2.1", 53)
+    leaser.lease_pending()
+    leaser.allocate(DEV, (one_port,), "10.0.2.1", 53)
+    with pytest.raises(NatPortsExhausted):
+        leaser.allocate(DEV, (one_port,), "10.0.2.1", 53)
+    assert leaser.pending == [] and leaser.lease_pending() == []
