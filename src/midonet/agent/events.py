@@ -76,7 +76,3 @@ class EventGate:
         """Events and upcalls that went through the gate so far."""
         with self._count_lock:
             return self._events
-
-    def wrap(self, fn: Callable[[], object]) -> Callable[[], None]:
-        """`fn` as a callable that goes through the gate."""
-        return lambda: self.run(fn)

@@ -11,7 +11,7 @@ from midonet.datapath.base import OVERLAY_UDP_PORT
 from midonet.packets.ethernet import BROADCAST
 from midonet.packets.vxlan import decapsulate
 from midonet.testing import frames
-from midonet.topology.devices import Port
+from midonet.topology.devices import Bridge, Port
 
 from .conftest import L2Cloud
 
@@ -145,3 +145,23 @@ def test_unbinding_a_port_stops_traffic_to_it(l2: L2Cloud) -> None:
     h1.inject("vm1", to_vm2)
     l2.cloud.settle()
     assert h2.take("vm2") == [to_vm2]
+
+
+def test_flows_expire_then_learned_macs_age_out_and_the_bridge_floods_again(l2: L2Cloud) -> None:
+    to_vm2, _ = _warm(l2)
+    h1, h2, h3 = l2.hosts
+    cloud, net = l2.cloud, l2.net
+    h1.inject("vm1", to_vm2)
+    assert h2.take("vm2") == [to_vm2] and h3.take("vm3") == []
+    cloud.tick(14.0)
+    assert all(len(h.agent.flows) for h in (h1, h2))              # idle for 14 s only: kept
+    cloud.tick(60.0)                                             # past the hard 60 s, and idle
+    assert [len(h.agent.flows) for h in l2.hosts] == [0, 0, 0]
+    assert all(h.datapath.flows() == [] for h in l2.hosts)
+    table = cloud.operator.state_table(Bridge, net.id, "mac_table:0")
+    assert table.snapshot() != {}                                # unreferenced since the flows went ...
+    cloud.tick(15.0)
+    assert table.snapshot() == {}                                # ... and gone 15 s later
+    h1.inject("vm1", to_vm2)
+    cloud.settle()
+    assert h2.take("vm2") == [to_vm2] and h3.take("vm3") == [to_vm2]   # unknown again: flooded
