@@ -28,7 +28,7 @@ result's (`SimulationResult.expiration`: 60 s, 30 s stateful, 5 s temporary drop
 Invariant (ARCHITECTURE.md rule 6): a packet of an installed flow never reaches this module: the second packet of
 a flow is forwarded by the datapath alone (tests check the datapath's hit counters).
 
-Seams: flow-state replication (spec 4) goes between "translate" and "install" (`_forward`), for stateful results;
+Seams: flow-state replication (spec 4) goes between "translate" and "install" (`_decide`), for stateful results;
 admission control (token buckets per port, spec 1.7) goes in `handle_upcall` before parsing.
 
 May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `midonet.state`, `agent.*`.
