@@ -3,6 +3,7 @@
     midonet up | api                          run the all-in-one, or the API alone        (cli.serve)
     midonet list | show | create | update | delete KIND ...   any resource of the API  (cli.resources)
     midonet host register | list                                                        (cli.hosts)
+    midonet link | unlink | bind | unbind | tunnel-zone-host   relations between objects  (cli.relations)
     midonet trace --step PORT_ID:SPEC ...     offline what-if simulation of packets      (cli.trace)
 
 Connection options (`--api`, `--username`, `--password`, `--project`) may come before the command or after
@@ -16,7 +17,7 @@ from __future__ import annotations
 import typer
 
 from midonet import __version__
-from midonet.cli import hosts, resources, serve, trace
+from midonet.cli import hosts, relations, resources, serve, trace
 from midonet.cli.resources import ApiOpt, PasswordOpt, ProjectOpt, UserOpt
 from midonet.cli.settings import Connection
 
@@ -42,6 +43,7 @@ def root(ctx: typer.Context, api: ApiOpt = None, username: UserOpt = None, passw
 serve.register(app)
 resources.register(app)
 hosts.register(app)
+relations.register(app)
 trace.register(app)
 
 

@@ -160,6 +160,28 @@ class Client:
         """`POST <parent>/<id>/<segment>` then GET the new object: ports, rules, routes ..."""
         return self._post_and_get(f"{self._item_uri(parent_collection, parent_id)}/{segment}", body)
 
+    # --- relations that are not plain objects -------------------------------------------------------
+
+    def link(self, port_id: str, peer_id: str) -> None:
+        """`POST /ports/{id}/link {peerId}`: link two interior ports."""
+        self.request("POST", f"{self._item_uri('ports', port_id)}/link", body={"peerId": peer_id})
+
+    def unlink(self, port_id: str) -> None:
+        """`DELETE /ports/{id}/link`."""
+        self.request("DELETE", f"{self._item_uri('ports', port_id)}/link")
+
+    def bind(self, host_id: str, port_id: str, interface: str) -> Dto:
+        """`POST /hosts/{id}/ports {portId, interfaceName}`: bind a port to a host's interface."""
+        return self.create_child("hosts", host_id, "ports", {"portId": port_id, "interfaceName": interface})
+
+    def unbind(self, host_id: str, port_id: str) -> None:
+        """`DELETE /hosts/{id}/ports/{portId}`."""
+        self.request("DELETE", f"{self._item_uri('hosts', host_id)}/ports/{port_id}")
+
+    def add_tunnel_zone_host(self, zone_id: str, host_id: str, ip: str) -> Dto:
+        """`POST /tunnel_zones/{id}/hosts {hostId, ipAddress}`."""
+        return self.create_child("tunnel_zones", zone_id, "hosts", {"hostId": host_id, "ipAddress": ip})
+
     def topology_snapshot(self) -> Dto:
         """`GET /topology_snapshot` (this implementation's admin-only extension, `midonet.api.snapshot`):
         every record as stored (`{"records": {kind: [...]}}`), the state tables and the active ports."""
