@@ -473,6 +473,27 @@ def test_state_table_last_writer_owns_the_entry(cluster: Cluster) -> None:
     assert reader.state_table(Bridge, bridge, "t").get("k") is None
 
 
+def test_state_table_claim_has_one_winner_until_its_session_ends(cluster: Cluster) -> None:
+    a, b = cluster.session("a"), cluster.session("b")
+    router = new_id()
+    mine, theirs = a.state_table(Router, router, "nat:192.0.2.1"), b.state_table(Router, router, "nat:192.0.2.1")
+    assert mine.claim("taken:7", "a")
+    assert mine.claim("taken:7", "a")                  # held already: still ours
+    assert not theirs.claim("taken:7", "b")
+    assert theirs.get("taken:7") == "a"
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(
+        s.state_table(Router, router, "nat:192.0.2.1").claim("taken:8", s.owner))) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+    a.close()
+    assert theirs.claim("taken:7", "b")                 # gone with its session: free again
+    assert theirs.get("taken:7") == "b"
+
+
 def test_table_names_lists_the_tables_holding_entries(cluster: Cluster) -> None:
     agent, api = cluster.session("agent-1"), cluster.session("api")
     bridge, other = new_id(), new_id()

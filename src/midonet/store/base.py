@@ -37,7 +37,8 @@ ends (`close()`, or a ZooKeeper session expiring). Last write wins, and the last
 State tables: replicated string maps attached to an object (a bridge's MAC table per VLAN, named
 `mac_table:<vlan>`, its ARP table, a router port's peering table, NAT leases, learned routes). Each entry is
 owned by the session that wrote it and vanishes with it, unless written `persistent=True` (the API writes
-persistent entries, agents ephemeral ones). `table_names(cls, id)` lists the tables of an object that hold
+persistent entries, agents ephemeral ones). `claim(key, value)` is the one conditional write: an ephemeral entry
+written only if the key is absent, so that exactly one of several sessions wins it (NAT block leases). `table_names(cls, id)` lists the tables of an object that hold
 entries. A table's `watch` delivers (key, old, new) changes in order, new None = removed, with the same
 merging of intermediate states as object watches.
 
@@ -135,6 +136,11 @@ class StateTable(Protocol):
     """A replicated map of strings attached to one object (see the module docstring)."""
 
     def put(self, key: str, value: str, persistent: bool = False) -> None: ...
+
+    def claim(self, key: str, value: str) -> bool:
+        """Write `key` -> `value` owned by this session (ephemeral) only if no entry has that key: whether this
+        session holds the entry now (True also when it held it already). Atomic: of several sessions claiming one
+        key at once exactly one wins (NAT block leases, spec 3.7)."""
 
     def remove(self, key: str, value: str | None = None) -> None:
         """Remove `key` (only if its value is `value`, when given). No error if absent."""

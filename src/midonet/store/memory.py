@@ -333,6 +333,15 @@ class MemoryBackend:
                 self._table_changed(table, key, None if old is None else old.value, value)
             self._maybe_compact()
 
+    def _table_claim(self, session: MemoryStore, table: TableKey, key: str, value: str) -> bool:
+        with self._lock:
+            session.check_open()
+            old = self._tables.get(table, {}).get(key)
+            if old is not None:
+                return old.session is session
+            self._table_put(session, table, key, value, False)
+            return True
+
     def _table_remove(self, session: MemoryStore, table: TableKey, key: str, value: str | None) -> None:
         with self._lock:
             session.check_open()
@@ -414,6 +423,9 @@ class MemoryStateTable:
 
     def put(self, key: str, value: str, persistent: bool = False) -> None:
         self._store.backend._table_put(self._store, self._table, key, value, persistent)
+
+    def claim(self, key: str, value: str) -> bool:
+        return self._store.backend._table_claim(self._store, self._table, key, value)
 
     def remove(self, key: str, value: str | None = None) -> None:
         self._store.backend._table_remove(self._store, self._table, key, value)

@@ -738,6 +738,20 @@ class ZooKeeperStateTable:
         with self.store._errors():
             self.store._write_owned(self._entry_path(key), value.encode(), ephemeral=not persistent)
 
+    def claim(self, key: str, value: str) -> bool:
+        path = self._entry_path(key)
+        with self.store._errors():
+            try:
+                self.store.client.create(path, value.encode(), ephemeral=True, makepath=True)
+                return True
+            except NodeExistsError:
+                pass
+            try:
+                _, stat = self.store.client.get(path)
+            except NoNodeError:   # released meanwhile: a claim that lost a race it could have won is still a loss
+                return False
+            return bool(stat.ephemeralOwner == self.store.session_id)
+
     def remove(self, key: str, value: str | None = None) -> None:
         path = self._entry_path(key)
         with self.store._errors():
