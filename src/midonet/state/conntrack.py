@@ -11,7 +11,7 @@ held by the forward flow; the key expires `idle` seconds (60 s) after the last r
 The simulation consults `contains` (through `PacketContext.is_forward_flow`) and, when a forward flow it looked
 up is emitted from an exterior port, requests the return key built from the packet as it leaves (after NAT) and
 the egress device: `ConnTracked(key)`, one reference held by the flow (`StateTables.apply` / `release`).
-Flow-state replication and persistence are the agent's (spec 4).
+Flow-state replication and persistence are the agent's (spec 4): keys another host wrote come in with `touch`.
 
 May import: `midonet.topology.ids`, `midonet.state.clock`.
 """
@@ -85,6 +85,12 @@ class InMemoryConnTrack:
             self._refs[key] = count
         elif key in self._refs:
             del self._refs[key]
+            self._released[key] = self._clock.now()
+
+    def touch(self, key: ConnTrackKey) -> None:
+        """Import `key` from elsewhere (a peer's flow state, a restart's saved state, spec 4.2): present with no
+        reference of ours, so it lives `idle` seconds from now; a key our flows hold is left as it is."""
+        if key not in self._refs:
             self._released[key] = self._clock.now()
 
     def expire(self) -> list[ConnTrackKey]:

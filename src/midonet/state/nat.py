@@ -41,7 +41,7 @@ May import: `midonet.topology`, `midonet.state.clock`, `midonet.state.randomness
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -190,6 +190,14 @@ class InMemoryNatTable:
         if binding is not None:
             self._give_back(key, binding)
 
+    def touch(self, key: NatKey, binding: NatBinding) -> None:
+        """Import `key` -> `binding` from elsewhere (a peer's flow state, a restart's saved state, spec 4.2): the
+        binding replaces ours (the host that translated knows best); with no reference of ours the key lives `idle`
+        seconds from now, a key our flows hold keeps its references."""
+        self._bindings[key] = binding
+        if key not in self._refs:
+            self._released[key] = self._clock.now()
+
     def expire(self) -> list[tuple[NatKey, NatBinding]]:
         """Remove keys unreferenced for `idle` seconds; returns them (flows tagged with them are invalidated)."""
         deadline = self._clock.now() - self._idle
@@ -288,13 +296,19 @@ class InMemoryNatLeaser:
 
     A block is picked at random among the free ones of a target's port range when `rng` is given, else the lowest
     free one; `leased` lists what is leased, `pending` what a "not yet" answer asked for.
+
+    As the port allocator of a leaser whose blocks come from elsewhere (the agent's, through the store):
+    `unavailable(device, ip)` names the blocks others hold (never leased here: when they are all that is left the
+    answer is `NatPortsExhausted`, not "not yet"), `add_block` installs a block leased elsewhere, `reserve` marks a
+    port of a leased block in use (a connection restored from saved flow state).
     """
 
     def __init__(self, clock: Clock, *, asynchronous: bool = False, rng: RandomSource | None = None,
-                 idle: float = BLOCK_IDLE) -> None:
+                 idle: float = BLOCK_IDLE, unavailable: Callable[[str, str], Collection[int]] | None = None) -> None:
         self._clock = clock
         self._rng = rng
         self._idle = idle
+        self._unavailable = unavailable
         self.asynchronous = asynchronous
         self._blocks: dict[tuple[str, str], dict[int, _LeasedBlock]] = {}
         self.pending: list[tuple[str, tuple[NatTarget, ...]]] = []
@@ -336,6 +350,28 @@ class InMemoryNatLeaser:
         requests, self.pending = self.pending, []
         return [self._lease(device, targets) for device, targets in requests
                 if self._free_block_ip(device, targets) is not None]
+
+    def add_block(self, block: NatBlock) -> bool:
+        """Install a block leased elsewhere (idle until a port is used); False if it was leased here already."""
+        blocks = self._blocks.setdefault((block.device, block.ip), {})
+        if block.index in blocks:
+            return False
+        blocks[block.index] = _LeasedBlock(block, self._clock.now())
+        return True
+
+    def reserve(self, device: str, binding: NatBinding, dst_ip: str, dst_port: int) -> bool:
+        """Mark `binding`'s port in use towards (dst_ip, dst_port), as `allocate` would have; False when its block
+        is not leased here or the port is taken for that destination already."""
+        leased = self._blocks.get((device, binding.ip), {}).get(binding.port // BLOCK_SIZE)
+        if leased is None:
+            return False
+        users = leased.ports[binding.port % BLOCK_SIZE]
+        if (dst_ip, dst_port) in users:
+            return False
+        users.add((dst_ip, dst_port))
+        leased.in_use += 1
+        leased.idle_since = None
+        return True
 
     def expire(self) -> list[NatBlock]:
         """Return blocks with no port in use for `idle` seconds; returns them."""
@@ -381,7 +417,9 @@ class InMemoryNatLeaser:
 
     def _free_blocks(self, device: str, ip: str, target: NatTarget) -> list[int]:
         blocks = self._blocks.get((device, ip), {})
-        return [i for i in range(target.tp_start // BLOCK_SIZE, target.tp_end // BLOCK_SIZE + 1) if i not in blocks]
+        others = self._unavailable(device, ip) if self._unavailable is not None else ()
+        return [i for i in range(target.tp_start // BLOCK_SIZE, target.tp_end // BLOCK_SIZE + 1)
+                if i not in blocks and i not in others]
 
     def _free_block_ip(self, device: str, targets: Sequence[NatTarget]) -> str | None:
         """The first target address with a block left to lease, or None."""

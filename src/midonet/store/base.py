@@ -38,9 +38,9 @@ State tables: replicated string maps attached to an object (a bridge's MAC table
 `mac_table:<vlan>`, its ARP table, a router port's peering table, NAT leases, learned routes). Each entry is
 owned by the session that wrote it and vanishes with it, unless written `persistent=True` (the API writes
 persistent entries, agents ephemeral ones). `claim(key, value)` is the one conditional write: an ephemeral entry
-written only if the key is absent, so that exactly one of several sessions wins it (NAT block leases). `table_names(cls, id)` lists the tables of an object that hold
-entries. A table's `watch` delivers (key, old, new) changes in order, new None = removed, with the same
-merging of intermediate states as object watches.
+written only if the key is absent, so that exactly one of several sessions wins it (NAT block leases).
+`table_names(cls, id)` lists the tables of an object that hold entries. A table's `watch` delivers (key, old,
+new) changes in order, new None = removed, with the same merging of intermediate states as object watches.
 
 Sequences: `next_sequence(name)` returns 1, 2, 3 ... unique across every client of the same store (tunnel
 keys).
