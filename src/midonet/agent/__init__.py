@@ -13,6 +13,7 @@ One concept per module, in MidoNet's words:
     waiting_room    -- `WaitingRoom`: packets whose simulation answered "not yet"
     translate       -- virtual outputs -> datapath actions (local output, VXLAN tunnel) (spec 3.12, 5.1)
     workflow        -- `PacketWorkflow`: upcall -> simulate -> translate -> install + execute (spec 1.7)
+    admission       -- `AdmissionControl`: token buckets per datapath port, before the workflow (spec 1.7)
     metrics         -- counters, `AgentStatistics`, Prometheus text export
 
 May import: `midonet.packets`, `topology`, `store`, `state`, `simulation`, `datapath`. Imported only by `cli`

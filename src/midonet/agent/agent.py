@@ -12,6 +12,7 @@ Role: the original's `Midolman` process core, over the `Datapath` protocol. It o
     ├── flows        flow_table.FlowTable       desired flows, tags, expiry (spec 3.12)
     ├── waiting      waiting_room.WaitingRoom   postponed packets
     ├── workflow     workflow.PacketWorkflow    the datapath's upcall handler (spec 1.7)
+    ├── admission    admission.AdmissionControl token buckets per datapath port, before the workflow (spec 1.7)
     └── counters     metrics.Counters           -> statistics(), metrics() (Prometheus text)
 
 Invalidation is one path: every part that learns something changed calls `invalidate(tag)`, which removes the
@@ -27,8 +28,8 @@ upcalls; `stop()` removes this agent's flows, ports and state keys and cancels i
 session, which the caller owns, would remove the state keys too).
 
 Left for later, with their seams: flow-state replication and persistence (spec 4; `workflow._decide`), SNAT block
-leasing through the store (spec 3.7; a `StateTables` member like `state_tables`), admission control (spec 1.7;
-`workflow.handle_upcall`), health monitors, the ARP broker's retry pacing.
+leasing through the store (spec 3.7; a `StateTables` member like `state_tables`), health monitors, the ARP
+broker's retry pacing.
 
 May import: `midonet.datapath`, `midonet.store`, `midonet.state`, `midonet.simulation` (config), `agent.*`.
 """
@@ -40,6 +41,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 
+from midonet.agent.admission import DEFAULT_ADMISSION, AdmissionConfig, AdmissionControl
 from midonet.agent.bindings import PortBindings
 from midonet.agent.events import EventGate
 from midonet.agent.flow_table import IDLE_EXPIRATION, FlowTable
@@ -71,6 +73,7 @@ class AgentConfig:
     waiting_capacity: int = CAPACITY
     tick_interval: float | None = None                # run `tick` on a timer thread this often (None: by hand)
     tracing: bool = False                             # trace every simulation (`workflow.last_result.trace`)
+    admission: AdmissionConfig | None = DEFAULT_ADMISSION  # upcall token buckets (None: admit everything)
 
 
 class Agent:
@@ -96,9 +99,11 @@ class Agent:
         self.topology = TopologyCache(store, self.gate, self.invalidate, self.ready)
         self.tables = StoreStateTables(store, self.gate, clock, self.invalidate, self.ready, rng)
         self.resolver = AgentResolver(host_id, self.bindings, self.topology, self.tunnels)
+        self.admission = AdmissionControl(clock, config.admission) if config.admission is not None else None
         self.workflow = PacketWorkflow(datapath, self.gate, self.topology, self.tables, self.bindings,
                                        self.resolver, self.flows, self.waiting, self.counters,
-                                       config=self.simulation_config, tracing=config.tracing)
+                                       config=self.simulation_config, tracing=config.tracing,
+                                       admission=self.admission)
         self.host.on_interfaces(self.bindings.set_interfaces)
         self.gate.set_after(self.workflow.retry_ready)
         self._registry = registry_for(self.statistics, host_id)
@@ -191,6 +196,8 @@ class Agent:
             if self.flows.needs_reconcile:
                 self.flows.reconcile()
             self.tables.expire()
+            if self.admission is not None:
+                self.admission.retain(self._datapath_ports())
         self.workflow.expire_waiting()
         self.gate.after()
 
@@ -208,13 +215,21 @@ class Agent:
     def statistics(self) -> AgentStatistics:
         with self.gate.lock:
             waiting, bound, flows = len(self.waiting), len(self.bindings.active()), self.flows.statistics()
-        return statistics_of(self.counters, waiting, bound, flows, self.datapath.statistics())
+        admission = self.admission.statistics() if self.admission is not None else None
+        return statistics_of(self.counters, waiting, bound, flows, self.datapath.statistics(), admission)
 
     def metrics(self) -> str:
         """This agent's counters in the Prometheus text exposition format."""
         return prometheus_text(self._registry)
 
     # ---- internals ----
+
+    def _datapath_ports(self) -> set[int]:
+        """The datapath ports upcalls may come from: the bound ports' and the overlay port."""
+        ports = {b.dp_port for b in self.bindings.active().values()}
+        if self.bindings.vxlan_port is not None:
+            ports.add(self.bindings.vxlan_port)
+        return ports
 
     def _stopped(self, upcall: Upcall) -> None:
         self.counters.drop(AgentDrop.STOPPED)

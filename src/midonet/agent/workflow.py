@@ -3,7 +3,9 @@
 Role: what the agent does with a packet the datapath handed up (a miss). Decided under the agent's lock, done
 outside it (`events`); nothing here raises to the datapath: failures are dropped packets with a reason (`AgentDrop`).
 
-    upcall ─ parse_frame ── malformed ─► drop (counted)
+    upcall ─ admission ── over its port's budget ─► drop (counted per port)
+       │
+       ├─ parse_frame ── malformed ─► drop (counted)
        │
        ├─ from the VXLAN port ─► tunnel key -> local port: flow (in_port = vxlan, tunnel_id) -> Output(port),
        │                         300 s, no simulation (spec 5.1 rule 1); unknown key: 5 s drop flow
@@ -28,8 +30,10 @@ result's (`SimulationResult.expiration`: 60 s, 30 s stateful, 5 s temporary drop
 Invariant (ARCHITECTURE.md rule 6): a packet of an installed flow never reaches this module: the second packet of
 a flow is forwarded by the datapath alone (tests check the datapath's hit counters).
 
-Seams: flow-state replication (spec 4) goes between "translate" and "install" (`_decide`), for stateful results;
-admission control (token buckets per port, spec 1.7) goes in `handle_upcall` before parsing.
+Admission (spec 1.7): before parsing, an upcall takes a token from its datapath port's bucket (`admission`:
+the tunnel port gets half, VM ports share the rest); over budget it is dropped (`AgentDrop.ADMISSION`).
+
+Seams: flow-state replication (spec 4) goes between "translate" and "install" (`_decide`), for stateful results.
 
 May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `midonet.state`, `agent.*`.
 """
@@ -41,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
 
+from midonet.agent.admission import AdmissionControl
 from midonet.agent.bindings import PortBindings, dp_port_tag, tunnel_key_tag
 from midonet.agent.events import EventGate
 from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
@@ -95,7 +100,7 @@ class PacketWorkflow:
     def __init__(self, datapath: Datapath, gate: EventGate, cache: TopologyCache, tables: StoreStateTables,
                  bindings: PortBindings, resolver: PortResolver, flows: FlowTable, waiting: WaitingRoom,
                  counters: Counters, *, config: Callable[[], SimulationConfig] = lambda: DEFAULT_CONFIG,
-                 tracing: bool = False) -> None:
+                 tracing: bool = False, admission: AdmissionControl | None = None) -> None:
         self._dp = datapath
         self._gate = gate
         self._cache = cache
@@ -106,6 +111,7 @@ class PacketWorkflow:
         self._waiting = waiting
         self._counters = counters
         self._config = config
+        self._admission = admission
         self.tracing = tracing
         self.last_result: SimulationResult | None = None
 
@@ -113,8 +119,12 @@ class PacketWorkflow:
 
     def handle_upcall(self, upcall: Upcall) -> None:
         """The datapath's upcall handler. Never raises."""
-        self._gate.count()
         self._counters.add("upcalls")
+        admission = self._admission
+        if admission is not None and not admission.admit(upcall.port, upcall.port == self._bindings.vxlan_port):
+            self._counters.drop(AgentDrop.ADMISSION)
+            return
+        self._gate.count()
         try:
             self._handle(upcall)
         except Exception:
