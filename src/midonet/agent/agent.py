@@ -12,6 +12,7 @@ Role: the original's `Midolman` process core, over the `Datapath` protocol. It o
     ├── flows        flow_table.FlowTable       desired flows, tags, expiry (spec 3.12)
     ├── waiting      waiting_room.WaitingRoom   postponed packets
     ├── workflow     workflow.PacketWorkflow    the datapath's upcall handler (spec 1.7)
+    ├── flow_state   flowstate.FlowStateReplicator  conntrack / NAT keys to peers, from peers, on disk (spec 4)
     ├── admission    admission.AdmissionControl token buckets per datapath port, before the workflow (spec 1.7)
     └── counters     metrics.Counters           -> statistics(), metrics() (Prometheus text)
 
@@ -27,9 +28,14 @@ Lifecycle: `start()` registers the host, creates the overlay port, starts the wa
 upcalls; `stop()` removes this agent's flows, ports and state keys and cancels its watches (closing the store
 session, which the caller owns, would remove the state keys too).
 
-Left for later, with their seams: flow-state replication and persistence (spec 4; `workflow._decide`), SNAT block
-leasing through the store (spec 3.7; a `StateTables` member like `state_tables`), health monitors, the ARP
-broker's retry pacing.
+After every event (outside the lock, `_after`): the flow-state frames queued outside a packet (a moved port's
+state requested) are sent, the SNAT blocks "not yet" answers asked for are leased through the store
+(`nat_leasing`), then the packets the event unblocked are simulated again.
+
+Flow state on disk: `AgentConfig.data_dir` (None: kept in memory only, lost with the agent); a new agent on the
+same directory imports what is still fresh (spec 4.5).
+
+Left for later: health monitors, the ARP broker's retry pacing.
 
 May import: `midonet.datapath`, `midonet.store`, `midonet.state`, `midonet.simulation` (config), `agent.*`.
 """
@@ -40,13 +46,17 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from midonet.agent.admission import DEFAULT_ADMISSION, AdmissionConfig, AdmissionControl
 from midonet.agent.bindings import PortBindings
 from midonet.agent.events import EventGate
 from midonet.agent.flow_table import IDLE_EXPIRATION, FlowTable
+from midonet.agent.flowstate import FlowStateReplicator
+from midonet.agent.flowstate_storage import FlowStateStorage
 from midonet.agent.host import HostService, InterfaceSource
 from midonet.agent.metrics import AgentDrop, AgentStatistics, Counters, prometheus_text, registry_for, statistics_of
+from midonet.agent.peers import PeerResolver
 from midonet.agent.state_tables import StoreStateTables
 from midonet.agent.topology_cache import TopologyCache
 from midonet.agent.translate import AgentResolver
@@ -74,6 +84,7 @@ class AgentConfig:
     tick_interval: float | None = None                # run `tick` on a timer thread this often (None: by hand)
     tracing: bool = False                             # trace every simulation (`workflow.last_result.trace`)
     admission: AdmissionConfig | None = DEFAULT_ADMISSION  # upcall token buckets (None: admit everything)
+    data_dir: Path | None = None                      # where the flow state is kept (None: in memory only)
 
 
 class Agent:
@@ -100,12 +111,18 @@ class Agent:
         self.tables = StoreStateTables(store, self.gate, clock, self.invalidate, self.ready, rng)
         self.resolver = AgentResolver(host_id, self.bindings, self.topology, self.tunnels)
         self.admission = AdmissionControl(clock, config.admission) if config.admission is not None else None
+        self.flow_state = FlowStateReplicator(
+            host_id, self.tables.conntrack, self.tables.nat,
+            PeerResolver(host_id, self.topology, lambda port: self.bindings.binding(port) is not None),
+            self.tunnels, self.bindings, FlowStateStorage(config.data_dir, host_id, clock), clock, self.invalidate,
+            self.counters, restore=self.tables.nat_leaser.restore)
         self.workflow = PacketWorkflow(datapath, self.gate, self.topology, self.tables, self.bindings,
                                        self.resolver, self.flows, self.waiting, self.counters,
                                        config=self.simulation_config, tracing=config.tracing,
-                                       admission=self.admission)
+                                       admission=self.admission, replicator=self.flow_state)
         self.host.on_interfaces(self.bindings.set_interfaces)
-        self.gate.set_after(self.workflow.retry_ready)
+        self.bindings.on_activated(lambda port: self.flow_state.port_bound(port.id, port.previous_host_id))
+        self.gate.set_after(self._after)
         self._registry = registry_for(self.statistics, host_id)
         self._running = False
         self._timer: threading.Thread | None = None
@@ -117,6 +134,7 @@ class Agent:
         with self.gate.lock:
             if self._running:
                 return self
+            self.flow_state.start()
             self._running = True
             self.host.start()
             self.bindings.start()
@@ -145,6 +163,7 @@ class Agent:
             self.tables.stop()
             self.bindings.stop()
             self.flows.clear()
+            self.flow_state.stop()
             self.waiting.clear()
             self.host.stop()
         log.info("agent %s stopped", self.host_id)
@@ -196,6 +215,7 @@ class Agent:
             if self.flows.needs_reconcile:
                 self.flows.reconcile()
             self.tables.expire()
+            self.flow_state.tick()
             if self.admission is not None:
                 self.admission.retain(self._datapath_ports())
         self.workflow.expire_waiting()
@@ -230,6 +250,19 @@ class Agent:
         if self.bindings.vxlan_port is not None:
             ports.add(self.bindings.vxlan_port)
         return ports
+
+    def _after(self) -> None:
+        """After every event, outside the lock (see the module docstring)."""
+        with self.gate.lock:
+            frames = self.flow_state.take_outbox()
+        for frame, actions in frames:
+            try:
+                self.datapath.execute(frame, actions)
+            except Exception:
+                log.warning("agent %s: cannot send flow state", self.host_id, exc_info=True)
+        if self.tables.nat_leaser.has_pending:
+            self.tables.nat_leaser.lease_pending()
+        self.workflow.retry_ready()
 
     def _stopped(self, upcall: Upcall) -> None:
         self.counters.drop(AgentDrop.STOPPED)

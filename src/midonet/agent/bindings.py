@@ -9,7 +9,9 @@ active binding the agent
    packets for the port are forwarded without simulation (spec 5.1),
 3. writes the `Port.active` state key, `{"host_id": <this host>, "tunnel_key": <key>}` (JSON), owned by the
    agent's session: the other agents read it to tunnel to the port (and route through it, spec 1.5),
-4. invalidates the flows tagged with the port (a flood that had no copy for it, a route that skipped it).
+4. invalidates the flows tagged with the port (a flood that had no copy for it, a route that skipped it),
+5. tells the listeners (`on_activated`: flow-state replication fetches a moved port's state from its
+   `previous_host_id`, spec 4.5).
 
 Interface down or gone, unbinding, the port deleted or rebound elsewhere: the datapath port is removed, the state
 key deleted, and the flows tagged with the port, its datapath port number (`("dp_port", n)`) and its tunnel key
@@ -50,6 +52,7 @@ ACTIVE_KEY = "active"
 VXLAN_PORT_NAME = "tnvxlan-overlay"
 
 Invalidate = Callable[[FlowTag], None]
+Activated = Callable[[Port], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class PortBindings:
         self._by_dp_port: dict[int, Binding] = {}
         self._by_tunnel_key: dict[int, Binding] = {}
         self._vxlan_port: int | None = None
+        self._listeners: list[Activated] = []
         self.failures: Counter[str] = Counter()
 
     # ---- lifecycle ----
@@ -123,6 +127,10 @@ class PortBindings:
             except DatapathError:
                 pass
             self._vxlan_port = None
+
+    def on_activated(self, listener: Activated) -> None:
+        """Call `listener(port record)` (under the gate) whenever a binding here becomes active."""
+        self._listeners.append(listener)
 
     # ---- reading ----
 
@@ -224,6 +232,14 @@ class PortBindings:
             log.info("host %s: port %s bound to %s (datapath port %d)", self.host_id, port_id, interface, number)
         self._invalidate(port_id)
         self._invalidate(tunnel_key_tag(tunnel_key))   # a 5 s drop flow for the key, made before we had it
+        record = self._records.get(port_id)
+        if record is None:
+            return
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("host %s: a listener of port %s failed", self.host_id, port_id)
 
     def _deactivate(self, port_id: str) -> None:
         binding = self._active.pop(port_id)

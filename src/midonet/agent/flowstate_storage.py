@@ -96,7 +96,7 @@ class StorageStatistics:
 class FlowStateStorage:
     """See the module docstring."""
 
-    def __init__(self, directory: Path, host_id: str, clock: Clock, *, ttl: float = STORAGE_TTL,
+    def __init__(self, directory: Path | None, host_id: str, clock: Clock, *, ttl: float = STORAGE_TTL,
                  compact_after: int = COMPACT_AFTER) -> None:
         self.directory = directory
         self._host_id = host_id
@@ -111,12 +111,17 @@ class FlowStateStorage:
 
     @property
     def path(self) -> Path:
+        if self.directory is None:
+            raise StorageError("this flow-state storage keeps nothing on disk")
         return self.directory / LOG_NAME
 
     # ---- lifecycle ----
 
     def open(self) -> SavedState:
-        """Lock the directory, load the log (dropping stale entries), compact; what is fresh."""
+        """Lock the directory, load the log (dropping stale entries), compact; what is fresh. Without a directory
+        the index lives in memory only (what a port's new host asks for is still answered) and this is empty."""
+        if self.directory is None:
+            return SavedState()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -154,7 +159,7 @@ class FlowStateStorage:
 
     def record(self, message: FlowStateMessage) -> None:
         """Keep the keys of `message` under the ports it names (a no-op for a message without keys)."""
-        if not message.has_keys or self._log_fd is None:
+        if not message.has_keys:
             return
         now = self._clock.now()
         ports = set(message.ports)
@@ -162,8 +167,9 @@ class FlowStateStorage:
             self._index(ct, None, now, ports)
         for key, binding in message.nat:
             self._index(key, binding, now, ports)
-        self._append(now, FlowStateMessage(self._host_id, egress_ports=tuple(sorted(ports)),
-                                           conntrack=message.conntrack, nat=message.nat))
+        if self._log_fd is not None:
+                self._append(now, FlowStateMessage(self._host_id, egress_ports=tuple(sorted(ports)),
+                                               conntrack=message.conntrack, nat=message.nat))
 
     def sync(self) -> None:
         """fsync the log (the agent's tick)."""
@@ -176,7 +182,7 @@ class FlowStateStorage:
     def expire(self) -> int:
         """Forget stale entries; compact when many records were appended since the last time. How many went."""
         gone = self._drop_stale()
-        if self._appended >= self._compact_after:
+        if self._log_fd is not None and self._appended >= self._compact_after:
             try:
                 self.compact()
             except StorageError as e:
@@ -278,7 +284,7 @@ class FlowStateStorage:
                                 and (b := e.binding) is not None))
 
     def _fsync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
+        fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

@@ -31,15 +31,15 @@ Invalidation by tag (the tags `simulation.devices` put on flows, `simulation.res
     an ARP entry changes or goes  ("arp", router, ip)                    flows routed to that next hop
     an ARP entry appears          ready("arp", "router/ip")              packets waiting for it are retried
 
-Connection tracking and NAT bindings stay in this agent's memory (`InMemoryConnTrack`, `InMemoryNatTable`) until
-flow-state replication (spec 4) is built; their expiry invalidates the flows tagged ("conntrack", key) and
-("nat", key). SNAT port blocks are leased by the in-memory leaser, at once, until leasing through the store
-(`/nat/{device}/{ip}/{block}`, spec 3.7) replaces it behind the same `NatLeaser` protocol. `random` (dynamic DNAT,
-the load balancer) is a `SeededRandom` the agent seeds.
+Connection tracking and NAT bindings are this agent's tables in memory (`InMemoryConnTrack`, `InMemoryNatTable`):
+the keys its simulations write, and the keys its peers send (`agent.flowstate` imports them, spec 4); their expiry
+invalidates the flows tagged ("conntrack", key) and ("nat", key). SNAT port blocks are leased through the store
+(`agent.nat_leasing.StoreNatLeaser`, spec 3.7). `random` (dynamic DNAT, the load balancer, the choice of a NAT
+block) is a `SeededRandom` the agent seeds.
 
 Threads: simulations call the tables under the agent's lock; watch callbacks take it through the gate.
 
-May import: `midonet.state`, `midonet.store`, `midonet.topology`, `agent.events`.
+May import: `midonet.state`, `midonet.store`, `midonet.topology`, `agent.events`, `agent.nat_leasing`.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from midonet.agent.events import EventGate
+from midonet.agent.nat_leasing import StoreNatLeaser
 from midonet.simulation.results import FlowTag
 from midonet.state.arp_cache import ARP_EXPIRATION, ARP_STALE, ArpEntry
 from midonet.state.clock import Clock
 from midonet.state.conntrack import InMemoryConnTrack
 from midonet.state.mac_table import MAC_EXPIRY, MacEntry
-from midonet.state.nat import InMemoryNatLeaser, InMemoryNatTable
+from midonet.state.nat import InMemoryNatTable
 from midonet.state.randomness import RandomSource
 from midonet.state.tables import StateTables
 from midonet.store.base import StateTable, Store, Subscription
@@ -298,7 +299,7 @@ class StoreStateTables:
         self.ip4_mac = Ip4MacMap(self._mirrors, invalidate)
         self.arp_table = ArpTable(self._mirrors, clock, invalidate, ready)
         self.conntrack = InMemoryConnTrack(clock)
-        self.nat_leaser = InMemoryNatLeaser(clock, rng=rng)
+        self.nat_leaser = StoreNatLeaser(store, gate, clock, rng, ready)
         self.nat = InMemoryNatTable(clock, self.nat_leaser)
         self.tables = StateTables(mac_table=self.mac_table, ip4_mac=self.ip4_mac, arp_cache=self.arp_table,
                                   conntrack=self.conntrack, nat=self.nat, nat_leaser=self.nat_leaser, random=rng)
@@ -314,4 +315,5 @@ class StoreStateTables:
         self.nat_leaser.expire()
 
     def stop(self) -> None:
+        self.nat_leaser.stop()
         self._mirrors.stop()

@@ -22,6 +22,7 @@ What each device is made of (its *sources*; a build reads them through a `_Reade
     mirror   its Mirror record, the IP address groups its conditions name
     load balancer   its LoadBalancer record, its pools, their members and VIPs (members' health status: the
              records' own until health monitoring writes one)
+    port group   its PortGroup record (flow-state peers: the members of stateful groups, spec 4.3)
 
 A build that finds sources not loaded yet subscribes to all of them at once and keeps the previous snapshot (if
 any) until a complete one can be built; a device whose record is gone is dropped (asking for it is "not yet" again,
@@ -60,7 +61,7 @@ from midonet.simulation.topology import BridgeDevice, ChainDevice, NotYet, PortD
 from midonet.store.base import ObjectDeleted, ObjectEvent, StateValue, Store, Subscription
 from midonet.topology.chains import Chain, Condition, Rule
 from midonet.topology.devices import Bridge, Port, Route, Router
-from midonet.topology.groups import IPAddrGroup
+from midonet.topology.groups import IPAddrGroup, PortGroup
 from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId
 from midonet.topology.l4lb import LoadBalancer, Pool, PoolMember, Vip
 from midonet.topology.record import Record
@@ -102,7 +103,7 @@ class ActiveRef(NamedTuple):
 
 Source = RecordRef | ActiveRef
 DeviceRef = tuple[str, str]
-Device = PortDevice | BridgeDevice | RouterDevice | ChainDevice | MirrorDevice | LoadBalancerDevice
+Device = PortDevice | BridgeDevice | RouterDevice | ChainDevice | MirrorDevice | LoadBalancerDevice | PortGroup
 
 
 class _Reader:
@@ -186,6 +187,10 @@ def _build_load_balancer(rd: _Reader, ident: str) -> LoadBalancerDevice | None:
     return LoadBalancerMapper.map(lb, pools, members, vips)
 
 
+def _build_port_group(rd: _Reader, ident: str) -> PortGroup | None:
+    return rd.record(PortGroup, ident)
+
+
 def _groups(rd: _Reader, conditions: Iterable[Condition]) -> dict[str, IPAddrGroup]:
     ids = {g for c in conditions for g in (c.ip_addr_group_id_src, c.ip_addr_group_id_dst) if g}
     return {g.id: g for g in rd.records(IPAddrGroup, tuple(sorted(ids)))}
@@ -193,7 +198,7 @@ def _groups(rd: _Reader, conditions: Iterable[Condition]) -> dict[str, IPAddrGro
 
 _BUILDERS: dict[str, Callable[[_Reader, str], Device | None]] = {
     "port": _build_port, "bridge": _build_bridge, "router": _build_router, "chain": _build_chain,
-    "mirror": _build_mirror, "load_balancer": _build_load_balancer}
+    "mirror": _build_mirror, "load_balancer": _build_load_balancer, "port_group": _build_port_group}
 
 Invalidate = Callable[[FlowTag], None]
 Ready = Callable[[str, str], None]
@@ -235,6 +240,10 @@ class TopologyCache:
 
     def get_load_balancer(self, lb_id: str) -> LoadBalancerDevice:
         return self._get("load_balancer", lb_id, LoadBalancerDevice)
+
+    def get_port_group(self, group_id: str) -> PortGroup:
+        """A port group record (not a simulation device: the flow-state peer resolution reads it)."""
+        return self._get("port_group", group_id, PortGroup)
 
     def _get(self, kind: str, ident: str, cls: type[D]) -> D:
         ref = (kind, ident)

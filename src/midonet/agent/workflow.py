@@ -8,10 +8,11 @@ outside it (`events`); nothing here raises to the datapath: failures are dropped
        ├─ parse_frame ── malformed ─► drop (counted)
        │
        ├─ from the VXLAN port ─► tunnel key -> local port: flow (in_port = vxlan, tunnel_id) -> Output(port),
-       │                         300 s, no simulation (spec 5.1 rule 1); unknown key: 5 s drop flow
-       │                         (key 0xFFFFFF, flow state: counted and dropped until replication exists)
+       │                         300 s, no simulation (spec 5.1 rule 1); unknown key: 5 s drop flow;
+       │                         key 0xFFFFFF: a peer's flow state, imported (`flowstate`), never a flow
        └─ datapath port -> virtual port ─► simulate (`simulation.driver.simulate`)
-              Forward     translate (`translate`) ─► install the flow (unless userspace-only) ─► execute
+              Forward     translate (`translate`) ─► flow state to the interested hosts (`flowstate`, spec 4.4)
+                          ─► install the flow (unless userspace-only) ─► execute: the state frames first
               Drop / TemporaryDrop ─► install a drop flow (60 s / 5 s)
               Consumed    no flow
               Postponed   park in the waiting room (no flow); simulate again from scratch when the missing
@@ -33,7 +34,10 @@ a flow is forwarded by the datapath alone (tests check the datapath's hit counte
 Admission (spec 1.7): before parsing, an upcall takes a token from its datapath port's bucket (`admission`:
 the tunnel port gets half, VM ports share the rest); over budget it is dropped (`AgentDrop.ADMISSION`).
 
-Seams: flow-state replication (spec 4) goes between "translate" and "install" (`_decide`), for stateful results.
+Flow state (spec 4.3-4.4): a result that created or refreshed conntrack / NAT keys makes state frames, one per
+message, tunnelled to every interested host; they are executed before the packet, so the state is there before
+the packet (or its reply) is; the flow is tagged with what the set of interested hosts depends on. A peer not
+known yet is "not yet" for the packet, like a port location translation needs.
 
 May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `midonet.state`, `agent.*`.
 """
@@ -49,6 +53,8 @@ from midonet.agent.admission import AdmissionControl
 from midonet.agent.bindings import PortBindings, dp_port_tag, tunnel_key_tag
 from midonet.agent.events import EventGate
 from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
+from midonet.agent.flowstate import NOTHING, FlowStateReplicator, Outgoing
+from midonet.agent.flowstate_wire import FLOW_STATE_TUNNEL_KEY
 from midonet.agent.metrics import AgentDrop, Counters
 from midonet.agent.state_tables import StoreStateTables
 from midonet.agent.topology_cache import TopologyCache
@@ -64,6 +70,7 @@ from midonet.simulation.driver import simulate, simulate_generated
 from midonet.simulation.results import (
     Consumed,
     Drop,
+    FlowTag,
     Forward,
     GeneratedPacket,
     Postponed,
@@ -76,7 +83,6 @@ from midonet.topology.ids import PortId
 
 log = logging.getLogger(__name__)
 
-FLOW_STATE_TUNNEL_KEY = 0xFFFFFF
 MAX_GENERATED_ROUNDS = 4
 MAX_ATTEMPTS = 8
 
@@ -100,7 +106,8 @@ class PacketWorkflow:
     def __init__(self, datapath: Datapath, gate: EventGate, cache: TopologyCache, tables: StoreStateTables,
                  bindings: PortBindings, resolver: PortResolver, flows: FlowTable, waiting: WaitingRoom,
                  counters: Counters, *, config: Callable[[], SimulationConfig] = lambda: DEFAULT_CONFIG,
-                 tracing: bool = False, admission: AdmissionControl | None = None) -> None:
+                 tracing: bool = False, admission: AdmissionControl | None = None,
+                 replicator: FlowStateReplicator | None = None) -> None:
         self._dp = datapath
         self._gate = gate
         self._cache = cache
@@ -112,6 +119,7 @@ class PacketWorkflow:
         self._counters = counters
         self._config = config
         self._admission = admission
+        self._replicator = replicator
         self.tracing = tracing
         self.last_result: SimulationResult | None = None
 
@@ -175,8 +183,12 @@ class PacketWorkflow:
         key_id = upcall.tunnel_id
         assert key_id is not None
         if key_id == FLOW_STATE_TUNNEL_KEY:
-            self._counters.drop(AgentDrop.FLOW_STATE)
-            return _NOTHING
+            if self._replicator is None:
+                self._counters.drop(AgentDrop.FLOW_STATE)
+                return _NOTHING
+            with self._gate.lock:
+                answers = self._replicator.accept(upcall)
+            return _Execution(tuple(answers))
         key = FlowKey.of({"in_port": upcall.port, "tunnel_id": key_id})
         with self._gate.lock:
             binding = self._bindings.for_tunnel_key(key_id)
@@ -208,10 +220,11 @@ class PacketWorkflow:
             result = simulate(ctx, self._cache, self._tables.tables, self._config())
             self._counters.add("simulations")
             self.last_result = result
-            return self._decide(packet, result)
+            return self._decide(packet, result, binding.port_id)
 
-    def _decide(self, packet: ParkedPacket, result: SimulationResult) -> _Execution:
+    def _decide(self, packet: ParkedPacket, result: SimulationResult, in_port: str) -> _Execution:
         verdict = result.verdict
+        out_ports: tuple[str, ...] = ()
         match verdict:
             case Postponed(kind, ident):
                 self._postpone(packet, result, kind, ident)
@@ -224,6 +237,7 @@ class PacketWorkflow:
                     return _Execution(generated=result.generated)
                 if outputs and not translation.actions:
                     self._counters.drop(AgentDrop.NO_DESTINATION)
+                out_ports = tuple(o.port for o in outputs)
             case Drop():
                 translation = DROP
                 self._counters.drop(AgentDrop.DROP)
@@ -235,11 +249,22 @@ class PacketWorkflow:
                 return _Execution(generated=result.generated)
             case _:
                 assert_never(verdict)
+        try:
+            state = self._outgoing(in_port, out_ports, result)
+        except NotYet as missing:
+            self._postpone(packet, result, missing.kind, missing.id)
+            return _Execution(generated=result.generated)
         installed = result.installs_flow and translation.expressible
         if installed:
-            self._install(result, translation)
+            self._install(result, translation, state.tags)
         self._apply_writes(result, installed)
-        return _Execution(self._frames(packet.frame, translation), packet.dp_port, result.generated)
+        return _Execution(state.frames + self._frames(packet.frame, translation), packet.dp_port, result.generated)
+
+    def _outgoing(self, in_port: str, out_ports: tuple[str, ...], result: SimulationResult) -> Outgoing:
+        """The flow state to send before the packet (spec 4.4); may raise `NotYet`."""
+        if self._replicator is None or not result.state_writes:
+            return NOTHING
+        return self._replicator.outgoing((in_port, *out_ports), result.state_writes)
 
     def _simulate_generated(self, packet: ParkedPacket, port: str) -> _Execution:
         """A packet a device generated, from the egress of `port`: never a flow; it may wait like any other."""
@@ -269,12 +294,13 @@ class PacketWorkflow:
             self._counters.drop(AgentDrop.GENERATED_UNDELIVERED)
         return _Execution(self._frames(packet.frame, translation), None, more, packet.depth)
 
-    def _install(self, result: SimulationResult, translation: Translation) -> None:
+    def _install(self, result: SimulationResult, translation: Translation,
+                 tags: frozenset[FlowTag] = frozenset()) -> None:
         key = FlowKey.from_match(result.match, result.wildcard)
         expiration = result.expiration
         expiry = ExpiryClass.for_timeout(expiration) if expiration is not None else ExpiryClass.FLOW
         callbacks = [self._releaser(result.state_writes)] if result.state_writes else []
-        self._flows.install(key, translation.actions, result.tags | translation.tags, expiry, callbacks)
+        self._flows.install(key, translation.actions, result.tags | translation.tags | tags, expiry, callbacks)
 
     def _releaser(self, writes: tuple[StateWrite, ...]) -> Callable[[Removal], None]:
         tables = self._tables.tables

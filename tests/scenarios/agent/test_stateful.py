@@ -1,12 +1,11 @@
-"""Connection tracking through port filters: what works on one host today, and what needs flow-state replication.
+"""Connection tracking through port filters, on one host and across hosts (the reply's host got the key from the
+connection's host before the first packet arrived: flow-state replication, spec 4.4).
 
 vm1's port lets out only connections vm1 started: inbound filter `ACCEPT forward flows` (the lookup writes the
 return key when the packet leaves), outbound filter `ACCEPT return flows, DROP the rest`.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from midonet.agent.flow_table import ExpiryClass
 from midonet.agent.metrics import AgentDrop
@@ -51,7 +50,6 @@ def test_a_connection_started_by_vm1_is_let_back_in_on_the_same_host(l2: L2Cloud
     assert h1.agent.statistics().dropped(AgentDrop.DROP) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="flow-state replication to peer hosts (spec 4) is not built yet")
 def test_a_connection_started_by_vm1_is_let_back_in_from_another_host(l2: L2Cloud) -> None:
     h1, h2, _ = l2.hosts
     _guard_vm1(l2)
