@@ -73,6 +73,7 @@ from midonet.store.base import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_UNDERLAY_MTU = 1500
+AFTER_ROUNDS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,17 +253,21 @@ class Agent:
         return ports
 
     def _after(self) -> None:
-        """After every event, outside the lock (see the module docstring)."""
-        with self.gate.lock:
-            frames = self.flow_state.take_outbox()
-        for frame, actions in frames:
-            try:
-                self.datapath.execute(frame, actions)
-            except Exception:
-                log.warning("agent %s: cannot send flow state", self.host_id, exc_info=True)
-        if self.tables.nat_leaser.has_pending:
-            self.tables.nat_leaser.lease_pending()
-        self.workflow.retry_ready()
+        """After every event, outside the lock (see the module docstring); again while retried packets asked for
+        NAT blocks or queued flow state (a few rounds at most: each lease answers its packets)."""
+        for _ in range(AFTER_ROUNDS):
+            with self.gate.lock:
+                frames = self.flow_state.take_outbox()
+            for frame, actions in frames:
+                try:
+                    self.datapath.execute(frame, actions)
+                except Exception:
+                    log.warning("agent %s: cannot send flow state", self.host_id, exc_info=True)
+            if self.tables.nat_leaser.has_pending:
+                self.tables.nat_leaser.lease_pending()
+            self.workflow.retry_ready()
+            if not (self.tables.nat_leaser.has_pending or self.flow_state.has_outbox):
+                return
 
     def _stopped(self, upcall: Upcall) -> None:
         self.counters.drop(AgentDrop.STOPPED)

@@ -151,6 +151,10 @@ class FlowStateReplicator:
         self.storage.sync()
         self.storage.expire()
 
+    @property
+    def has_outbox(self) -> bool:
+        return bool(self._outbox)
+
     def take_outbox(self) -> Frames:
         """The frames queued outside a packet's execution (requests), to execute once the lock is let go."""
         out, self._outbox = self._outbox, []

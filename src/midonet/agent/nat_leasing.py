@@ -32,7 +32,7 @@ May import: `midonet.state`, `midonet.store`, `midonet.topology`, `agent.events`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from midonet.agent.events import EventGate
 from midonet.state.clock import Clock
@@ -43,11 +43,13 @@ from midonet.state.nat import (
     NatBinding,
     NatBlock,
     NatBlockNeeded,
+    NatBound,
     NatKey,
     NatKeyType,
     target_ips,
 )
 from midonet.state.randomness import RandomSource
+from midonet.state.tables import StateTables, StateWrite
 from midonet.store.base import StateTable, Store, Subscription
 from midonet.topology.chains import NatTarget
 from midonet.topology.devices import Bridge, Router
@@ -66,6 +68,18 @@ Ready = Callable[[str, str], None]
 
 def table_name(ip: str) -> str:
     return f"nat:{ip}"
+
+
+def release_unapplied(tables: StateTables, writes: Iterable[StateWrite]) -> int:
+    """Give back the SNAT ports a simulation reserved for keys it will not write (it was postponed: the packet is
+    simulated again from scratch and takes a port then); how many."""
+    released = 0
+    for write in writes:
+        if (isinstance(write, NatBound) and write.key.type is NatKeyType.FWD_SNAT and write.key.proto != _ICMP
+                and tables.nat.get(write.key) is None):
+            tables.nat_leaser.release(write.key.device, write.key.ip_dst, write.key.tp_dst, write.binding)
+            released += 1
+    return released
 
 
 class StoreNatLeaser:

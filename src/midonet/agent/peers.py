@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from midonet.agent.topology_cache import TopologyCache
 from midonet.simulation.results import FlowTag
+from midonet.simulation.topology import NotYet
 from midonet.topology.ids import PortId
 
 
@@ -49,6 +50,7 @@ class PeerResolver:
         hosts: set[str] = set()
         tags: set[FlowTag] = set()
         seen: set[str] = set()
+        missing: list[NotYet] = []     # asked for all at once (the cache subscribes on the first ask): one wait
 
         def owner(port_id: str) -> None:
             if port_id in seen:
@@ -57,16 +59,31 @@ class PeerResolver:
             tags.add(port_id)
             if self._is_local(port_id):
                 return
-            location = self._cache.port_location(port_id)
+            try:
+                location = self._cache.port_location(port_id)
+            except NotYet as e:
+                missing.append(e)
+                return
             if location is not None and location.host_id != self._host_id:
                 hosts.add(location.host_id)
 
         for port_id in list(dict.fromkeys(ports)):
             owner(port_id)
-            for group_id in sorted(self._cache.get_port(PortId(port_id)).port_groups):
-                group = self._cache.get_port_group(group_id)
+            try:
+                groups = sorted(self._cache.get_port(PortId(port_id)).port_groups)
+            except NotYet as e:
+                missing.append(e)
+                continue
+            for group_id in groups:
                 tags.add(group_id)
+                try:
+                    group = self._cache.get_port_group(group_id)
+                except NotYet as e:
+                    missing.append(e)
+                    continue
                 if group.stateful:
                     for member in group.port_ids:
                         owner(member)
+        if missing:
+            raise missing[0]
         return Peers(frozenset(hosts), frozenset(tags))

@@ -12,7 +12,7 @@ immutable device snapshots (`simulation.topology`) of exactly the devices simula
 
 What each device is made of (its *sources*; a build reads them through a `_Reader`, which records them):
 
-    port     its Port record
+    port     its Port record, its port groups (loaded with it: flow-state peer resolution reads them, spec 4.3)
     bridge   its Bridge record, its ports, their peers (router ports: MACs and addresses for ARP and L2 forwarding),
              its DHCP subnets
     router   its Router record, its ports, its routes and its ports' routes, the `active` state key of each of its
@@ -140,7 +140,10 @@ class _Reader:
 
 def _build_port(rd: _Reader, ident: str) -> PortDevice | None:
     port = rd.record(Port, ident)
-    return None if port is None else PortMapper.map(port)
+    if port is None:
+        return None
+    rd.records(PortGroup, port.port_group_ids)      # loaded with the port: flow-state peers read them next
+    return PortMapper.map(port)
 
 
 def _build_bridge(rd: _Reader, ident: str) -> BridgeDevice | None:

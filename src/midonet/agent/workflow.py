@@ -56,6 +56,7 @@ from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
 from midonet.agent.flowstate import NOTHING, FlowStateReplicator, Outgoing
 from midonet.agent.flowstate_wire import FLOW_STATE_TUNNEL_KEY
 from midonet.agent.metrics import AgentDrop, Counters
+from midonet.agent.nat_leasing import release_unapplied
 from midonet.agent.state_tables import StoreStateTables
 from midonet.agent.topology_cache import TopologyCache
 from midonet.agent.translate import DROP, PortResolver, Translation, translate
@@ -84,7 +85,9 @@ from midonet.topology.ids import PortId
 log = logging.getLogger(__name__)
 
 MAX_GENERATED_ROUNDS = 4
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16
+"""Simulations of one packet before it gives up (the 3 s wait is the real bound): a first packet through a router
+with a few chains, dynamic SNAT, an unresolved next hop and a stateful port group needs a dozen rounds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +318,7 @@ class PacketWorkflow:
 
     def _postpone(self, packet: ParkedPacket, result: SimulationResult, kind: str, ident: str) -> None:
         self._counters.add("postponed")
+        release_unapplied(self._tables.tables, result.state_writes)
         key = FlowKey.from_match(result.match, result.wildcard) if packet.egress_port is None else None
         if packet.attempts >= MAX_ATTEMPTS or self._waiting.too_late(packet):
             packet.key, packet.waiting_for = key, (kind, ident)

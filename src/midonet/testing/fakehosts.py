@@ -8,11 +8,14 @@ Role: the harness of the agent scenarios (`tests/scenarios/agent/`), and what `m
     │               written with, every agent has a session of its own (`connect`)
     ├── topology    StoreTopology(operator)        records through the store, as the API would write them
     ├── underlay    MemoryUnderlay                 the physical network between hosts (real VXLAN frames, UDP 6677)
-    ├── zone        a VXLAN TunnelZone              every host joins it with its underlay address
+    ├── zone        a VXLAN TunnelZone              every host joins it with its underlay address (unless
+    │                                               `tunnel_zone=False`: the sandbox makes its own through the API)
     ├── clock       FakeClock                      every agent and datapath ages by it (tests move it by hand)
     └── hosts       {name: FakeHost}
          FakeHost   MemoryHost + MemoryDatapath + Agent, with its own store session (its state keys and learned
-                    entries are its own, and vanish when it is stopped)
+                    entries are its own, and vanish when it is stopped); with `FakeCloud(data_dir=...)` its flow
+                    state is kept under <data_dir>/<host name>, and `restart()` builds a new agent (and session) on
+                    the same host, datapath and directory, as a restarted agent process would be
 
 Topology goes in through the store (`cloud.topology`), not through the REST API: the scenarios are about the
 agent, and the API has its own tests (the sandbox may drive the API instead: the agents cannot tell).
@@ -42,10 +45,12 @@ May import: `midonet.agent`, `midonet.datapath`, `midonet.packets`, `midonet.sto
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from midonet.agent.agent import Agent, AgentConfig
 from midonet.agent.host import InterfaceInfo
@@ -101,9 +106,15 @@ class FakeHost:
         self.memory = MemoryHost(name, underlay_ip, cloud.underlay)
         self.datapath = MemoryDatapath("midonet", self.memory, clock=cloud.clock.now)
         self.session: Session = cloud.connect(self.host_id)
-        self.agent = Agent(self.host_id, self.session, self.datapath, cloud.clock,
-                           interfaces=FakeInterfaceSource(self.memory),
-                           config=config or AgentConfig(name=name))
+        config = config or AgentConfig(name=name)
+        if cloud.data_dir is not None:
+            config = dataclasses.replace(config, data_dir=cloud.data_dir / name)
+        self.config = config
+        self.agent = self._new_agent()
+
+    def _new_agent(self) -> Agent:
+        return Agent(self.host_id, self.session, self.datapath, self.cloud.clock,
+                     interfaces=FakeInterfaceSource(self.memory), config=self.config)
 
     @property
     def underlay_ip(self) -> str:
@@ -142,6 +153,15 @@ class FakeHost:
         """Stop the agent and end its store session (its state keys and learned entries vanish)."""
         self.agent.stop()
         self.session.close()
+
+    def restart(self) -> Agent:
+        """Stop the agent and end its session, then start a new agent with a new session on the same memory host,
+        datapath and data directory (what restarting the agent process does); returns the new agent."""
+        self.stop()
+        self.session = self.cloud.connect(self.host_id)
+        self.agent = self._new_agent()
+        self.cloud.start(self)
+        return self.agent
 
     def __repr__(self) -> str:
         return f"FakeHost({self.name!r}, {self.underlay_ip})"
@@ -187,10 +207,13 @@ class FakeCloud:
     """Fake hosts over one store and one underlay; see the module docstring."""
 
     def __init__(self, *, clock: FakeClock | None = None, config: AgentConfig | None = None,
-                 store: ZooKeeperStore | None = None) -> None:
-        """A cloud on a fresh memory store, or on the ZooKeeper ensemble of `store` (which the caller closes)."""
+                 store: ZooKeeperStore | None = None, data_dir: Path | None = None,
+                 tunnel_zone: bool = True) -> None:
+        """A cloud on a fresh memory store, or on the ZooKeeper ensemble of `store` (which the caller closes);
+        with `data_dir`, every agent keeps its flow state on disk under <data_dir>/<host name>."""
         self.clock = clock or FakeClock()
         self.config = config
+        self.data_dir = data_dir
         self.backend: MemoryBackend | None = None
         if store is None:
             self.backend = MemoryBackend()
@@ -200,7 +223,7 @@ class FakeCloud:
         self.topology = StoreTopology(self.operator)
         self.underlay = MemoryUnderlay()
         self.hosts: dict[str, FakeHost] = {}
-        self.zone: TunnelZone = self.topology.tunnel_zone("fake-cloud")
+        self.zone: TunnelZone | None = self.topology.tunnel_zone("fake-cloud") if tunnel_zone else None
 
     def add_host(self, name: str, underlay_ip: str | None = None, *, interfaces: Iterable[str] = (),
                  start: bool = True) -> FakeHost:
@@ -217,7 +240,8 @@ class FakeCloud:
     def start(self, host: FakeHost) -> None:
         """Start a host's agent (it registers its Host record) and add it to the tunnel zone."""
         host.agent.start()
-        self.zone = self.topology.join(self.zone, host.host_id, host.underlay_ip)
+        if self.zone is not None:
+            self.zone = self.topology.join(self.zone, host.host_id, host.underlay_ip)
 
     def connect(self, owner: str) -> Session:
         """A new session on the cloud's store."""

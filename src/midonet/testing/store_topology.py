@@ -19,6 +19,9 @@ back-reference updates are never lost.
     r = topo.router("r"); rp = topo.router_port(r, "10.0.1.254/24", "02:00:00:00:ff:01")
     topo.link(rp, topo.port(net))
     topo.route(r, "10.0.1.0/24", rp)
+    topo.nat(topo.chain("post"), "snat", ("192.0.2.1", "192.0.2.1", 1024, 65535), nw_src_ip="10.0.1.0/24")
+    topo.port_group("uplinks", up1, up2, stateful=True)
+    topo.vip(pool := topo.pool(topo.load_balancer(r)), "10.0.2.100", 80); topo.member(pool, "10.0.1.1", 8080)
 
 May import: `midonet.store`, `midonet.topology`.
 """
@@ -30,9 +33,11 @@ import ipaddress
 from typing import Any, TypeVar
 
 from midonet.store.base import Create, Delete, Store, UpdateWith
-from midonet.topology.chains import Chain, Condition, PortRange, Rule, RuleAction, RuleType
+from midonet.topology.chains import Chain, Condition, NatTarget, PortRange, Rule, RuleAction, RuleType
 from midonet.topology.devices import Bridge, NextHop, Port, Route, Router
+from midonet.topology.groups import PortGroup
 from midonet.topology.hosts import Host, TunnelZone, TunnelZoneHost, TunnelZoneType
+from midonet.topology.l4lb import LoadBalancer, Pool, PoolMember, SessionPersistence, Vip
 from midonet.topology.ids import cluster_tunnel_key, new_id
 from midonet.topology.record import Record
 
@@ -125,6 +130,21 @@ class StoreTopology:
         self.store.create(rule)
         return rule
 
+    def nat(self, chain: Chain, kind: str, *targets: str | tuple[str, str, int, int],
+            action: RuleAction | str = "accept", **fields: Any) -> Rule:
+        """Append a NAT rule of `kind` "dnat", "snat", "rev_dnat" or "rev_snat" (as `TopologyBuilder.nat`): a
+        target is an address (static when alone) or (first address, last address, first port, last port)."""
+        for key in ("tp_src", "tp_dst"):
+            if isinstance(fields.get(key), tuple):
+                fields[key] = PortRange(start=fields[key][0], end=fields[key][1])
+        nat_targets = tuple(NatTarget(nw_start=t, nw_end=t) if isinstance(t, str)
+                            else NatTarget(nw_start=t[0], nw_end=t[1], tp_start=t[2], tp_end=t[3]) for t in targets)
+        rule = Rule(id=new_id(), chain_id=chain.id, type=RuleType.NAT, action=RuleAction(action),
+                    condition=Condition(**fields), nat_targets=nat_targets, dnat=kind in ("dnat", "rev_dnat"),
+                    reverse=kind.startswith("rev_"))
+        self.store.create(rule)
+        return rule
+
     def filters(self, cls: type[R], ident: str, *, inbound: Chain | None = None,
                 outbound: Chain | None = None) -> R:
         """Set a bridge's, router's or port's inbound and/or outbound filter."""
@@ -134,6 +154,38 @@ class StoreTopology:
         if outbound is not None:
             changes["outbound_filter_id"] = outbound.id
         return self._update(cls, ident, **changes)
+
+    # ---- port groups and load balancers ----
+
+    def port_group(self, name: str, *ports: Port, stateful: bool = False) -> PortGroup:
+        """A port group of `ports` (the store lists it in each port's `port_group_ids`)."""
+        group = PortGroup(id=new_id(), name=name, stateful=stateful, port_ids=tuple(p.id for p in ports))
+        self.store.create(group)
+        return group
+
+    def load_balancer(self, router: Router) -> LoadBalancer:
+        """A load balancer on `router` (the router's `load_balancer_id` points to it)."""
+        lb = LoadBalancer(id=new_id())
+        self.store.create(lb)
+        self._update(Router, router.id, load_balancer_id=lb.id)
+        return self.store.get(LoadBalancer, lb.id)
+
+    def pool(self, lb: LoadBalancer, **kw: Any) -> Pool:
+        pool = Pool(id=new_id(), load_balancer_id=lb.id, **kw)
+        self.store.create(pool)
+        return pool
+
+    def member(self, pool: Pool, address: str, port: int, *, weight: int = 1, **kw: Any) -> PoolMember:
+        member = PoolMember(id=new_id(), pool_id=pool.id, address=address, protocol_port=port, weight=weight, **kw)
+        self.store.create(member)
+        return member
+
+    def vip(self, pool: Pool, address: str, port: int, *, sticky: bool = False, **kw: Any) -> Vip:
+        """A VIP of `pool`; `sticky`: source-IP session persistence."""
+        vip = Vip(id=new_id(), pool_id=pool.id, address=address, protocol_port=port,
+                  session_persistence=SessionPersistence.SOURCE_IP if sticky else None, **kw)
+        self.store.create(vip)
+        return vip
 
     # ---- hosts and tunnel zones ----
 
