@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= $(CURDIR)/data
 LISTEN ?= 127.0.0.1:8181
-APT_PACKAGES := zookeeper python3 python3-venv
+APT_PACKAGES := zookeeper python3 python3-venv clang llvm libbpf-dev bpftool iproute2
+BPF_SRC := src/midonet/datapath/linux/bpf/dp.c
+BPF_OBJ := build/bpf/dp.o
 
-.PHONY: run test lint typecheck unit system-deps venv clean
+.PHONY: run test lint typecheck unit system-deps venv clean bpf
 
 # System packages (Debian), only when root and only what is missing.
 system-deps:
@@ -27,6 +29,16 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The Linux datapath's tc-BPF program (without clang the Linux datapath tests skip, saying so).
+bpf: system-deps
+	@if command -v clang >/dev/null; then \
+	  if [ ! -f $(BPF_OBJ) ] || [ $(BPF_SRC) -nt $(BPF_OBJ) ]; then \
+	    mkdir -p $(dir $(BPF_OBJ)) && \
+	    clang -O2 -g -Wall -target bpf -I/usr/include/$$(uname -m)-linux-gnu -c $(BPF_SRC) -o $(BPF_OBJ) && \
+	    echo "built $(BPF_OBJ)"; \
+	  fi; \
+	else echo "warning: clang is missing: $(BPF_OBJ) not built"; fi
+
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
@@ -34,7 +46,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-test: system-deps venv lint typecheck
+test: system-deps venv lint typecheck bpf
 	$(VENV)/bin/pytest -q tests
 
 run: system-deps venv

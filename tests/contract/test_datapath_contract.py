@@ -3,8 +3,10 @@
     memory  -- `MemoryRig`: fake hosts on one `MemoryUnderlay`, each with its fake interfaces and a
                `MemoryDatapath`; frames are processed to completion before `inject` returns, so `quiesce`
                has nothing to wait for
-
-The Linux tc-BPF backend will add its rig here (namespaces, veths, a real VXLAN underlay) and run the same checks.
+    linux   -- `midonet.testing.linux_rig.LinuxRig`: each host a network namespace with veths into VM
+               namespaces and a `LinuxDatapath` (tc-BPF), hosts bridged on a real VXLAN underlay; `quiesce`
+               sends probe and marker frames through the same paths. Skipped, with the reason, when not root
+               or without tc/clang/BPF (`midonet.datapath.linux.unavailable()`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 from midonet.datapath.base import Datapath
+from midonet.datapath.linux import unavailable
 from midonet.datapath.memory import MemoryDatapath, MemoryHost, MemoryUnderlay
 from midonet.testing.datapath_conformance import CHECKS, TIMEOUT, Check, DatapathRig
+from midonet.testing.linux_rig import LinuxRig
 
 
 class MemoryRig:
@@ -53,11 +57,15 @@ class MemoryRig:
             host.close()
 
 
-RIGS: dict[str, Callable[[], DatapathRig]] = {"memory": MemoryRig}
+RIGS: dict[str, Callable[[], DatapathRig]] = {"memory": MemoryRig, "linux": LinuxRig}
+NEEDS: dict[str, Callable[[], str | None]] = {"linux": unavailable}
 
 
 @pytest.fixture(params=sorted(RIGS))
 def rig(request: pytest.FixtureRequest) -> Iterator[DatapathRig]:
+    missing = NEEDS.get(request.param, lambda: None)()
+    if missing is not None:
+        pytest.skip(f"{request.param} datapath: {missing}")
     made = RIGS[request.param]()
     try:
         yield made

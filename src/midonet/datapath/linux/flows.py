@@ -1,0 +1,182 @@
+"""The Linux datapath's flow table: megaflows in the kernel when the program can run them, in userspace if not.
+
+Role: `LinuxDatapath.install/remove/flows` land here. A flow goes to the kernel (`mn_flows`, under the slot of its
+mask in `mn_masks`) when `layout` can express its key and actions and a mask slot is free; otherwise it is a
+*userspace flow* (ARCHITECTURE.md rule 6, spec 1.7): it lives in a `MegaflowTable` (the memory datapath's
+classifier), the kernel misses on its packets and the datapath looks them up here before calling the agent.
+
+    FlowTable
+    ├── slots     {mask fields: Slot(index, flows)}    one kernel mask per distinct FlowKey mask, refcounted;
+    │                                                  freed (zeroed) when its last flow goes
+    ├── kernel    {FlowKey: KernelEntry(slot, flow)}   mirror of mn_flows (stats are read from the map)
+    └── user      MegaflowTable                        userspace flows, with their stats
+
+Installing a key that exists replaces the flow (stats restart), wherever it was. `reload()` rebuilds the mirror
+from the maps: a restarted agent lists the flows the kernel kept forwarding. Kernel `last_used` is
+CLOCK_MONOTONIC nanoseconds, the clock of `time.monotonic()`.
+
+Not thread-safe: the datapath holds its lock around every call.
+
+May import: `midonet.datapath.base`, `midonet.datapath.memory.classifier`, `midonet.datapath.linux`, `packets`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from midonet.datapath.base import Flow, FlowKey, FlowStats
+from midonet.datapath.linux import layout
+from midonet.datapath.linux.kernel import KernelTables
+from midonet.datapath.memory.classifier import MegaflowTable
+
+
+@dataclass(slots=True)
+class Slot:
+    index: int
+    flows: int
+
+
+@dataclass(frozen=True, slots=True)
+class KernelEntry:
+    slot: int
+    flow: Flow
+
+    @property
+    def key_bytes(self) -> bytes:
+        return layout.pack_key(self.flow.key, self.slot)
+
+
+def kernel_stats(raw: bytes) -> FlowStats:
+    packets, size, last_used = layout.unpack_flow_stats(raw)
+    return FlowStats(packets, size, last_used / 1e9 if last_used else None)
+
+
+class FlowTable:
+    """See the module docstring."""
+
+    def __init__(self, tables: KernelTables) -> None:
+        self._tables = tables
+        self._slots: dict[tuple[str, ...], Slot] = {}
+        self._kernel: dict[FlowKey, KernelEntry] = {}
+        self.user = MegaflowTable()
+
+    # ---- installing and removing ----
+
+    def install(self, flow: Flow) -> bool:
+        """Install `flow` (replacing one with its key); True if it runs in the kernel, False in userspace."""
+        try:
+            mask = layout.pack_mask(flow.key.mask)
+            value = layout.pack_flow(flow.actions)
+            layout.check_key(flow.key)
+        except layout.Inexpressible:
+            return self._install_user(flow)
+        old = self._kernel.get(flow.key)
+        slot = old.slot if old is not None else self._take_slot(flow.key.mask, mask)
+        if slot is None:
+            return self._install_user(flow)
+        self.user.delete(flow.key)
+        entry = KernelEntry(slot, flow)
+        self._tables.set_flow(entry.key_bytes, value)
+        self._kernel[flow.key] = entry
+        return True
+
+    def _install_user(self, flow: Flow) -> bool:
+        if flow.key in self._kernel:
+            self._remove_kernel(flow.key)
+        self.user.insert(flow)
+        return False
+
+    def remove(self, key: FlowKey) -> FlowStats | None:
+        if key in self._kernel:
+            return self._remove_kernel(key)
+        return self.user.delete(key)
+
+    def _remove_kernel(self, key: FlowKey) -> FlowStats | None:
+        entry = self._kernel.pop(key)
+        raw = self._tables.pop_flow(entry.key_bytes)
+        self._release_slot(key.mask)
+        return None if raw is None else kernel_stats(raw)
+
+    def clear(self) -> None:
+        self._tables.clear_flows()
+        for slot in self._slots.values():
+            self._tables.clear_mask(slot.index)
+        self._slots.clear()
+        self._kernel.clear()
+        self.user.clear()
+        self._write_high_water()
+
+    # ---- reading ----
+
+    def entries(self) -> list[tuple[Flow, FlowStats]]:
+        """Every flow with its stats: kernel flows first (stats read from the map now), then userspace ones."""
+        found = []
+        for entry in list(self._kernel.values()):
+            raw = self._tables.flow(entry.key_bytes)
+            if raw is not None:
+                found.append((entry.flow, kernel_stats(raw)))
+        return found + self.user.entries()
+
+    def in_kernel(self, key: FlowKey) -> bool:
+        return key in self._kernel
+
+    def masks(self) -> dict[tuple[str, ...], int]:
+        """The kernel masks in use and their slots."""
+        return {fields: slot.index for fields, slot in self._slots.items()}
+
+    def __len__(self) -> int:
+        return len(self._kernel) + len(self.user)
+
+    # ---- restart ----
+
+    def reload(self) -> None:
+        """Rebuild the mirror from the maps (after a restart); forget userspace flows (they died with us)."""
+        self._slots.clear()
+        self._kernel.clear()
+        self.user.clear()
+        fields_of = {index: layout.mask_fields(raw) for index, raw in self._tables.masks().items()}
+        for index, fields in fields_of.items():
+            self._slots[fields] = Slot(index, 0)
+        for key_bytes, raw in self._tables.flows():
+            index = layout.key_slot(key_bytes)
+            mask = fields_of.get(index)
+            if mask is None:   # a flow of a cleared mask: unreachable, drop it
+                self._tables.pop_flow(key_bytes)
+                continue
+            flow = Flow(layout.unpack_key(key_bytes, mask), layout.unpack_flow(raw).actions)
+            self._kernel[flow.key] = KernelEntry(index, flow)
+            self._slots[mask].flows += 1
+        for fields, slot in list(self._slots.items()):
+            if slot.flows == 0:
+                self._tables.clear_mask(slot.index)
+                del self._slots[fields]
+        self._write_high_water()
+
+    # ---- mask slots ----
+
+    def _take_slot(self, fields: tuple[str, ...], mask: bytes) -> int | None:
+        slot = self._slots.get(fields)
+        if slot is None:
+            used = {s.index for s in self._slots.values()}
+            free = next((i for i in range(layout.MAX_MASKS) if i not in used), None)
+            if free is None:
+                return None
+            self._tables.set_mask(free, mask)
+            slot = self._slots[fields] = Slot(free, 0)
+            self._write_high_water()
+        slot.flows += 1
+        return slot.index
+
+    def _release_slot(self, fields: tuple[str, ...]) -> None:
+        slot = self._slots[fields]
+        slot.flows -= 1
+        if slot.flows == 0:
+            self._tables.clear_mask(slot.index)
+            del self._slots[fields]
+            self._write_high_water()
+
+    def _write_high_water(self) -> None:
+        high = max((s.index for s in self._slots.values()), default=-1) + 1
+        config = self._tables.config()
+        if config.n_masks != high:
+            self._tables.set_config(replace(config, n_masks=high))

@@ -1,0 +1,77 @@
+"""Network namespaces for the Linux datapath: doing things inside one from the current thread.
+
+Role: a datapath normally runs in its host's own namespace, but a test world (and a simulated multi-host
+testbed) keeps each "host" in a network namespace of its own, and one process drives several of them. `setns(2)`
+on a network namespace changes only the calling *thread*, and a socket stays in the namespace it was made in,
+so::
+
+    with entered("mn-host1"):           # this thread is in mn-host1 until the block ends
+        sock = socket.socket(AF_PACKET, ...)   # a socket of mn-host1, usable from any thread afterwards
+
+`entered(None)` does nothing (the current namespace). Namespaces are named as `ip netns` names them (a file
+under /run/netns). Other threads never see the switch; an exception inside the block still switches back.
+
+`run(argv, netns)` runs a command in a namespace (iproute2's `-n` where the tool has it is simpler, but `tc`
+and `ip` both take it; this is for the rest).
+
+May import: the standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/run/netns"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_setns = _libc.setns
+_setns.restype = ctypes.c_int
+_setns.argtypes = [ctypes.c_int, ctypes.c_int]
+
+
+def _switch(fd: int) -> None:
+    if _setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"setns: {os.strerror(code)}")
+
+
+def path(netns: str) -> str:
+    return os.path.join(NETNS_DIR, netns)
+
+
+def exists(netns: str) -> bool:
+    return os.path.exists(path(netns))
+
+
+@contextlib.contextmanager
+def entered(netns: str | None) -> Iterator[None]:
+    """Run the block with this thread in network namespace `netns` (None: stay where it is)."""
+    if netns is None:
+        yield
+        return
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(path(netns), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _switch(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _switch(home)
+    finally:
+        os.close(home)
+
+
+def run(argv: Sequence[str], netns: str | None = None, *, env: Mapping[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `argv` (in `netns` through `ip netns exec` when given); output captured as text."""
+    command = [*(("ip", "netns", "exec", netns) if netns else ()), *argv]
+    full_env = {**os.environ, **env} if env else None
+    return subprocess.run(command, capture_output=True, text=True, check=check, env=full_env)

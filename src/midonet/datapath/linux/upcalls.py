@@ -1,0 +1,118 @@
+"""The upcall channel: how packets the fast path cannot handle reach the agent.
+
+Role: the kernel half is in bpf/dp.c: on a miss (or a Userspace action, or a probe) the program puts a 16-byte
+`struct mn_meta` in front of the packet (in-port, reason, tunnel key) and redirects it to the *upcall veth*. This
+module owns that veth pair and the thread that reads its peer::
+
+    mn_port/mn_tunnel --redirect--> <name>-up ==veth==> <name>-upr --AF_PACKET--> reader thread --> deliver()
+
+The reader uses one AF_PACKET socket with `PACKET_AUXDATA` (an outer VLAN tag the receive path took off is put
+back into the frame, after the meta header) and `PACKET_VNET_HDR` (a checksum-partial or GSO packet from a VM
+with offloads on is completed or segmented by `offload.finish`, so the agent always sees real packets: without
+this the first packet of every TCP flow from such a VM would carry a bad checksum). Each packet is handed to
+`deliver(meta, frame)` in arrival order, on the reader thread; `deliver` must not raise (the datapath wraps the
+agent's handler).
+
+The veth pair outlives the process (a restarted agent reads the same channel); `destroy` deletes it on a real
+teardown. Both ends are kept quiet (no IPv6), so the only packets on it are the program's.
+
+May import: `midonet.datapath.linux` (links, layout, offload, packetsock), the standard library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+from collections.abc import Callable
+
+from midonet.datapath.linux.layout import META_LEN, Meta, unpack_meta
+from midonet.datapath.linux.links import Links
+from midonet.datapath.linux.offload import finish
+from midonet.datapath.linux.packetsock import PacketSocket
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[Meta, bytes], None]
+_BATCH = 64
+
+
+class UpcallChannel:
+    """The upcall veth pair `name` (the program's target) / `peer` (read here); see the module docstring."""
+
+    def __init__(self, links: Links, name: str, peer: str) -> None:
+        self._links = links
+        self.name = name
+        self.peer = peer
+        self._sock: PacketSocket | None = None
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self.malformed = 0   # frames on the channel that were not upcalls, or could not be finished
+
+    def ensure(self) -> int:
+        """Create the pair if it is missing, bring both ends up; the ifindex the program redirects to."""
+        if self._links.ifindex(self.name) is None:
+            self._links.delete(self.peer)
+            self._links.add_veth(self.name, self.peer)
+        for end in (self.name, self.peer):
+            self._links.quiet(end)
+            self._links.up(end)
+        index = self._links.ifindex(self.name)
+        if index is None:
+            raise OSError(f"upcall device {self.name} vanished")
+        return index
+
+    def start(self, deliver: Deliver) -> None:
+        """Open the reader socket and start the reader thread."""
+        self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True)
+        self._sock.setblocking(False)
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, args=(self._sock, deliver),
+                                        name=f"upcalls-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the reader thread and close the socket (the veth pair stays)."""
+        if self._thread is not None:
+            os.write(self._wake_w, b"x")
+            self._thread.join()
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r, self._wake_w = -1, -1
+
+    def destroy(self) -> None:
+        self.stop()
+        self._links.delete(self.name)
+
+    def _run(self, sock: PacketSocket, deliver: Deliver) -> None:
+        while True:
+            ready, _, _ = select.select([sock.fileno(), self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
+            for _ in range(_BATCH):
+                try:
+                    received = sock.receive(tag_offset=META_LEN + 12)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    log.exception("upcall channel %s: receive failed", self.peer)
+                    break
+                meta = unpack_meta(received.frame)
+                if meta is None:
+                    self.malformed += 1
+                    continue
+                packet = received.frame[META_LEN:]
+                try:
+                    packets = [packet] if received.vnet.plain else finish(packet, received.vnet.shifted(-META_LEN))
+                except ValueError as e:
+                    self.malformed += 1
+                    log.warning("upcall channel %s: cannot finish an offloaded packet: %s", self.peer, e)
+                    continue
+                for one in packets:
+                    deliver(meta, one)
