@@ -37,8 +37,8 @@ from midonet.topology.chains import Chain, Condition, NatTarget, PortRange, Rule
 from midonet.topology.devices import Bridge, NextHop, Port, Route, Router
 from midonet.topology.groups import PortGroup
 from midonet.topology.hosts import Host, TunnelZone, TunnelZoneHost, TunnelZoneType
-from midonet.topology.l4lb import LoadBalancer, Pool, PoolMember, SessionPersistence, Vip
 from midonet.topology.ids import cluster_tunnel_key, new_id
+from midonet.topology.l4lb import LoadBalancer, Pool, PoolMember, SessionPersistence, Vip
 from midonet.topology.record import Record
 
 R = TypeVar("R", bound=Record)

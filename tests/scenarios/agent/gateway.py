@@ -57,7 +57,8 @@ class Gateway:
         return self
 
     def port_forwarding(self) -> Gateway:
-        """SERVICE_IP:80 (UDP) -> VM_IP:8080, and the VM's replies translated back."""
+        """SERVICE_IP:80 (UDP) -> VM_IP:8080, and the VM's replies translated back (before `source_nat`: the
+        reverse rule must come first in "post", as Neutron orders them)."""
         t = self.cloud.topology
         t.nat(self.pre, "dnat", (VM_IP, VM_IP, 8080, 8080), nw_dst_ip=f"{SERVICE_IP}/32", nw_proto=17,
               tp_dst=(80, 80))
