@@ -14,6 +14,8 @@ in one process in tests and the sandbox).
     midonet_agent_tunnel_flows_total            tunnel -> local port flows installed (no simulation)
     midonet_agent_drops_total{reason}           packets dropped by the agent, by `AgentDrop`
     midonet_agent_admission_{admitted,dropped}_total{dp_port,kind}   upcalls by datapath port (`admission`)
+    midonet_agent_flow_state_{sent,received,keys_imported,unreachable,fetches_sent,fetches_done,fetches_failed,
+                              requests_answered}_total      flow-state replication (`flowstate`, spec 4)
     midonet_agent_flows{}                       flows in the flow table now
     midonet_agent_flows_{installed,removed,invalidated,expired}_total
     midonet_agent_waiting_packets               packets in the waiting room now
@@ -47,7 +49,7 @@ class AgentDrop(enum.StrEnum):
     MALFORMED = "malformed"                    # the upcall's frame could not be parsed
     UNBOUND_PORT = "unbound_port"              # an upcall from a datapath port no virtual port is bound to
     UNKNOWN_TUNNEL_KEY = "unknown_tunnel_key"  # a tunnel packet for a key no local port has (5 s drop flow)
-    FLOW_STATE = "flow_state"                  # a flow-state packet (replication is not built yet)
+    FLOW_STATE = "flow_state"                  # a flow-state message that does not decode (malformed, version)
     DROP = "drop"                              # the simulation dropped it (a drop flow was installed)
     TEMPORARY_DROP = "temporary_drop"          # the simulation dropped it for a while (5 s drop flow)
     GAVE_UP = "gave_up"                        # it waited too long for missing data (5 s drop flow)
@@ -86,6 +88,24 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowStateStatistics:
+    """Flow-state replication (`agent.flowstate`): messages and keys, and the fetches of moved ports' state."""
+
+    sent: int = 0                  # STATE messages sent (one per message and peer)
+    received: int = 0              # messages accepted from peers (malformed ones: `AgentDrop.FLOW_STATE`)
+    keys_imported: int = 0         # keys imported (from peers, from the local log at start)
+    unreachable: int = 0           # interested hosts with no tunnel route
+    fetches_sent: int = 0          # requests for a moved port's state (retries included)
+    fetches_done: int = 0
+    fetches_failed: int = 0        # given up after the last attempt
+    requests_answered: int = 0
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> FlowStateStatistics:
+        return cls(*(counts.get(f"flow_state_{name}", 0) for name in cls.__dataclass_fields__))
+
+
+@dataclass(frozen=True, slots=True)
 class AgentStatistics:
     """What an agent did since it started (`Agent.statistics()`)."""
 
@@ -101,6 +121,7 @@ class AgentStatistics:
     flows: FlowTableStatistics = field(default_factory=FlowTableStatistics)
     datapath: DatapathStatistics = field(default_factory=DatapathStatistics)
     admission: AdmissionStatistics = field(default_factory=AdmissionStatistics)
+    flow_state: FlowStateStatistics = field(default_factory=FlowStateStatistics)
 
     def dropped(self, reason: AgentDrop | None = None) -> int:
         """Packets the agent dropped for `reason`, or for any reason."""
@@ -128,7 +149,8 @@ def statistics_of(counters: Counters, waiting: int, bound_ports: int, flows: Flo
         postponed=counts.get("postponed", 0), resimulated=counts.get("resimulated", 0),
         generated=counts.get("generated", 0), tunnel_flows=counts.get("tunnel_flows", 0),
         drops=tuple(sorted((r, n) for r, n in drops.items() if n)), waiting=waiting, bound_ports=bound_ports,
-        flows=flows, datapath=datapath, admission=admission or AdmissionStatistics())
+        flows=flows, datapath=datapath, admission=admission or AdmissionStatistics(),
+        flow_state=FlowStateStatistics.of(counts))
 
 
 class AgentCollector(Collector):
@@ -172,6 +194,9 @@ class AgentCollector(Collector):
             refused.add_metric(labels, port.dropped)
         yield admitted
         yield refused
+        for name in FlowStateStatistics.__dataclass_fields__:
+            yield counter(f"midonet_agent_flow_state_{name}", f"Flow-state replication: {name.replace('_', ' ')}",
+                          getattr(s.flow_state, name))
         yield gauge("midonet_agent_flows", "Flows in the flow table", s.flows.flows)
         yield counter("midonet_agent_flows_installed", "Flows installed", s.flows.installed)
         yield counter("midonet_agent_flows_removed", "Flows removed", s.flows.removed)

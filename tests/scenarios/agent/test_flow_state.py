@@ -43,7 +43,9 @@ def test_snat_reply_comes_back_through_the_uplinks_host(gw: Gateway) -> None:
     gw.cloud.settle()
     [back] = received(gw.vm)
     assert (back.ip_src, back.ip_dst, back.tp_src, back.tp_dst) == (INTERNET, VM_IP, 53, 5000)
-    assert h2.agent.counters.get("flow_state_received") >= 1
+    assert h2.agent.statistics().flow_state.received >= 1
+    assert gw.hosts["h1"].agent.statistics().flow_state.sent == 2          # one message to h2 and one to h3
+    assert 'midonet_agent_flow_state_keys_imported_total{host="' in h2.agent.metrics()
 
 
 def test_the_reply_returns_by_the_other_uplink_of_a_stateful_port_group(gw: Gateway) -> None:
