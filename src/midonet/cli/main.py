@@ -5,6 +5,7 @@
     midonet host register | list                                                        (cli.hosts)
     midonet link | unlink | bind | unbind | tunnel-zone-host   relations between objects  (cli.relations)
     midonet trace --step PORT_ID:SPEC ...     offline what-if simulation of packets      (cli.trace)
+    midonet sandbox run FILE.yaml [--json]    a scenario on fake hosts, in one process   (cli.sandbox)
 
 Connection options (`--api`, `--username`, `--password`, `--project`) may come before the command or after
 it; the environment and `~/.midonetrc` fill in the rest (cli.settings).
@@ -17,7 +18,7 @@ from __future__ import annotations
 import typer
 
 from midonet import __version__
-from midonet.cli import hosts, relations, resources, serve, trace
+from midonet.cli import hosts, relations, resources, sandbox, serve, trace
 from midonet.cli.resources import ApiOpt, PasswordOpt, ProjectOpt, UserOpt
 from midonet.cli.settings import Connection
 
@@ -45,6 +46,7 @@ resources.register(app)
 hosts.register(app)
 relations.register(app)
 trace.register(app)
+sandbox.register(app)
 
 
 def main() -> None:

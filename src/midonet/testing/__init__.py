@@ -8,4 +8,6 @@
     state_conformance -- the checks every implementation of the `midonet.state` table protocols must pass
     store_topology -- `StoreTopology`: topology records written through a store, as the API would write them
     fakehosts  -- `FakeCloud`: fake hypervisors (memory datapath + real agent each) over one store and underlay
+    scenario   -- the scenario file format (docs/sandbox.md): parse, deploy through the API, judge the captures
+    sandbox    -- `Sandbox`: a scenario played on fake hosts with the API in one process (`midonet sandbox run`)
 """
