@@ -28,7 +28,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from midonet.datapath.base import OVERLAY_UDP_PORT, Datapath, PortKind
@@ -139,12 +139,15 @@ class LinuxRig:
     def add_host(self, name: str, underlay_ip: str, interfaces: Sequence[str]) -> Datapath:
         return self.add_linux_host(name, underlay_ip, interfaces)
 
-    def add_linux_host(self, name: str, underlay_ip: str, interfaces: Sequence[str]) -> LinuxDatapath:
+    def add_linux_host(self, name: str, underlay_ip: str, interfaces: Sequence[str],
+                       addresses: Mapping[str, str] | None = None) -> LinuxDatapath:
+        """A host, its VMs (VM behind `interface` gets `addresses[interface]`, a CIDR, if given), its datapath."""
         ns = self.world.namespace(name)
         host = self.hosts[name] = _Host(name, ns, underlay_ip)
         self.world.plug_underlay(ns, underlay_ip)
         for interface in interfaces:
-            vm = self.world.vm(ns, interface, f"{name}-{interface}")
+            cidr = (addresses or {}).get(interface)
+            vm = self.world.vm(ns, interface, f"{name}-{interface}", cidr=cidr)
             host.taps[interface] = VmTap(vm)
             host.host_side[interface] = PacketSocket(interface, netns_name=ns, receive=False)
         host.dp = LinuxDatapath("midonet", netns_name=ns, state_dir=self.state_root / name)
@@ -154,6 +157,21 @@ class LinuxRig:
         dp = self.hosts[host].dp
         assert dp is not None
         return dp
+
+    def vm(self, host: str, interface: str) -> str:
+        """The namespace of the VM behind `interface` of `host`."""
+        return self.hosts[host].taps[interface].netns
+
+    def host_netns(self, host: str) -> str:
+        return self.hosts[host].netns
+
+    def reopen(self, host: str) -> LinuxDatapath:
+        """Release the host's datapath (the kernel keeps forwarding) and start a new one on the same state."""
+        entry = self.hosts[host]
+        assert entry.dp is not None
+        entry.dp.release()
+        entry.dp = LinuxDatapath("midonet", netns_name=entry.netns, state_dir=self.state_root / host)
+        return entry.dp
 
     def inject(self, host: str, interface: str, frame: bytes) -> None:
         self.hosts[host].taps[interface].inject(frame)

@@ -69,7 +69,7 @@ from midonet.datapath.linux.kernel import KernelTables
 from midonet.datapath.linux.links import Links
 from midonet.datapath.linux.loader import PORT_SECTION, TUNNEL_SECTION, Bpffs, LoaderError, Tc, ensure_object
 from midonet.datapath.linux.packetsock import PacketSocket
-from midonet.datapath.linux.upcalls import UpcallChannel
+from midonet.datapath.linux.upcalls import ChannelStatistics, UpcallChannel
 from midonet.datapath.memory.actions import Emit, Punt, interpret
 from midonet.packets import MalformedPacket, parse_frame, vxlan
 
@@ -279,6 +279,10 @@ class LinuxDatapath:
             hits = counted[layout.Counter.HITS] + self._hits
             misses = counted[layout.Counter.MISSES] - self._hits
             return DatapathStatistics.of(hits, misses, self._upcalls, drops)
+
+    def channel_statistics(self) -> ChannelStatistics:
+        """The upcall channel's own counters (packets finished in userspace: offloads seen from VMs)."""
+        return self._channel.statistics()
 
     def wait_probe(self, token: bytes, timeout: float = 5.0) -> bool:
         """Wait until a probe frame with `token` came up the channel (see the module docstring)."""

@@ -26,6 +26,7 @@ import os
 import select
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from midonet.datapath.linux.layout import META_LEN, Meta, unpack_meta
 from midonet.datapath.linux.links import Links
@@ -38,6 +39,14 @@ Deliver = Callable[[Meta, bytes], None]
 _BATCH = 64
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelStatistics:
+    received: int = 0    # upcalls read from the channel
+    completed: int = 0   # checksum-partial packets whose checksum was completed here
+    segmented: int = 0   # GSO super-packets cut into segments here
+    malformed: int = 0   # frames that were not upcalls, or could not be finished
+
+
 class UpcallChannel:
     """The upcall veth pair `name` (the program's target) / `peer` (read here); see the module docstring."""
 
@@ -48,7 +57,10 @@ class UpcallChannel:
         self._sock: PacketSocket | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
-        self.malformed = 0   # frames on the channel that were not upcalls, or could not be finished
+        self._received = self._completed = self._segmented = self._malformed = 0   # only the reader writes
+
+    def statistics(self) -> ChannelStatistics:
+        return ChannelStatistics(self._received, self._completed, self._segmented, self._malformed)
 
     def ensure(self) -> int:
         """Create the pair if it is missing, bring both ends up; the ifindex the program redirects to."""
@@ -105,14 +117,19 @@ class UpcallChannel:
                     break
                 meta = unpack_meta(received.frame)
                 if meta is None:
-                    self.malformed += 1
+                    self._malformed += 1
                     continue
-                packet = received.frame[META_LEN:]
+                self._received += 1
+                packet, vnet = received.frame[META_LEN:], received.vnet
                 try:
-                    packets = [packet] if received.vnet.plain else finish(packet, received.vnet.shifted(-META_LEN))
+                    packets = [packet] if vnet.plain else finish(packet, vnet.shifted(-META_LEN))
                 except ValueError as e:
-                    self.malformed += 1
+                    self._malformed += 1
                     log.warning("upcall channel %s: cannot finish an offloaded packet: %s", self.peer, e)
                     continue
+                if len(packets) > 1:
+                    self._segmented += 1
+                elif not vnet.plain:
+                    self._completed += 1
                 for one in packets:
                     deliver(meta, one)
