@@ -14,10 +14,10 @@ One concept per module, in MidoNet's words:
     translate       -- virtual outputs -> datapath actions (local output, VXLAN tunnel) (spec 3.12, 5.1)
     workflow        -- `PacketWorkflow`: upcall -> simulate -> translate -> install + execute (spec 1.7)
     admission       -- `AdmissionControl`: token buckets per datapath port, before the workflow (spec 1.7)
-    peers           -- `PeerResolver`: the hosts interested in a flow's state (spec 4.3)
     flowstate_wire  -- the flow-state message: versioned, bounded binary encoding, its frame (spec 2.4, 4.4)
     flowstate_storage -- `FlowStateStorage`: the local flow-state log, crash-safe (spec 4.5)
-    flowstate       -- `FlowStateReplicator`: keys to peers before the packet, from peers, restart, moves (spec 4)
+    flowstate       -- `FlowStateReplicator`: keys to the interested hosts (`PeerResolver`) before the packet,
+                       from peers, restart, moves (spec 4)
     nat_leasing     -- `StoreNatLeaser`: SNAT port blocks leased through the store (spec 3.7)
     metrics         -- counters, `AgentStatistics`, Prometheus text export
 

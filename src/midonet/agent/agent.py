@@ -52,11 +52,10 @@ from midonet.agent.admission import DEFAULT_ADMISSION, AdmissionConfig, Admissio
 from midonet.agent.bindings import PortBindings
 from midonet.agent.events import EventGate
 from midonet.agent.flow_table import IDLE_EXPIRATION, FlowTable
-from midonet.agent.flowstate import FlowStateReplicator
+from midonet.agent.flowstate import FlowStateReplicator, PeerResolver
 from midonet.agent.flowstate_storage import FlowStateStorage
 from midonet.agent.host import HostService, InterfaceSource
 from midonet.agent.metrics import AgentDrop, AgentStatistics, Counters, prometheus_text, registry_for, statistics_of
-from midonet.agent.peers import PeerResolver
 from midonet.agent.state_tables import StoreStateTables
 from midonet.agent.topology_cache import TopologyCache
 from midonet.agent.translate import AgentResolver

@@ -7,7 +7,7 @@ which the workflow executes after it let go of the lock.
 
     send     (`outgoing`, the workflow's `_decide`, between translate and install): the simulation created or
              refreshed keys (`ConnTracked`, `NatBound`) -> one STATE message (`flowstate_wire`) naming the ingress
-             and egress ports -> each interested host (`peers`) gets it through the tunnel port, tunnel key
+             and egress ports -> each interested host (`PeerResolver`) gets it through the tunnel port, tunnel key
              0xFFFFFF, *before* the data packet (the frames go first in the execution). Kept in `storage` too.
              The flow is tagged with what the peer set depends on (ports, groups, tunnel routes).
     receive  (`accept`, the workflow's `_from_tunnel` for key 0xFFFFFF): decode (a malformed message is dropped
@@ -22,12 +22,21 @@ which the workflow executes after it let go of the lock.
              the answer is imported like any state. A port with no previous host, or previously here, needs no
              fetch: `start` imported what this host kept.
 
+Interested hosts (`PeerResolver`, the original's `PeerResolver.collectPeersForPort`, spec 4.3): the owners --
+other than this host -- of the ingress port and every egress port of the flow (all the ports of a flood), and of
+every member of every *stateful* port group (`PortGroup.stateful`) one of those ports belongs to: the uplinks of an
+asymmetric gateway, where a connection that leaves by one uplink may come back by another. A port's owner is the
+host its `Port.active` key names (`TopologyCache.port_location`). The answer carries the tags that make it go
+stale (the ports looked at, the groups), so that a membership or location change invalidates the flow and its next
+packet pushes the state to the new set. A port, group or location not loaded yet is `NotYet` (all of them asked
+for at once): the packet waits, as its state must reach the peers first.
+
 Keys expire on every host 60 s after their last reference went (ingress host: its flows'; elsewhere: the last
 import), by the tables' own expiry (`StoreStateTables.expire`), which invalidates the flows tagged with them.
 
 Threads: everything is called under the agent's `EventGate` lock; frames are executed by the caller outside it.
 
-May import: `midonet.datapath`, `midonet.simulation`, `midonet.state`, `agent.*`.
+May import: `midonet.datapath`, `midonet.simulation`, `midonet.state`, `midonet.topology`, `agent.*`.
 """
 
 from __future__ import annotations
@@ -50,14 +59,16 @@ from midonet.agent.flowstate_wire import (
     payload_of,
 )
 from midonet.agent.metrics import AgentDrop, Counters
-from midonet.agent.peers import PeerResolver
+from midonet.agent.topology_cache import TopologyCache
 from midonet.agent.tunnel_zones import TunnelZones, tunnel_tag
 from midonet.datapath.base import Action, Output, SetTunnel, Upcall
 from midonet.simulation.results import FlowTag
+from midonet.simulation.topology import NotYet
 from midonet.state.clock import Clock
 from midonet.state.conntrack import ConnTracked, ConnTrackKey, InMemoryConnTrack
 from midonet.state.nat import InMemoryNatTable, NatBinding, NatBound, NatKey
 from midonet.state.tables import StateWrite
+from midonet.topology.ids import PortId
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +90,66 @@ class Outgoing:
 
 
 NOTHING = Outgoing()
+
+
+@dataclass(frozen=True, slots=True)
+class Peers:
+    """The hosts to send a flow's state to, and the tags under which that answer goes stale."""
+
+    hosts: frozenset[str]
+    tags: frozenset[FlowTag]
+
+
+class PeerResolver:
+    """The interested hosts of a flow (see the module docstring). `is_local(port)`: the port is bound here."""
+
+    def __init__(self, host_id: str, cache: TopologyCache, is_local: Callable[[str], bool]) -> None:
+        self._host_id = host_id
+        self._cache = cache
+        self._is_local = is_local
+
+    def interested(self, ports: Iterable[str]) -> Peers:
+        """The interested hosts of a flow through `ports` (ingress and egress); may raise `NotYet`."""
+        hosts: set[str] = set()
+        tags: set[FlowTag] = set()
+        seen: set[str] = set()
+        missing: list[NotYet] = []     # asked for all at once (the cache subscribes on the first ask): one wait
+
+        def owner(port_id: str) -> None:
+            if port_id in seen:
+                return
+            seen.add(port_id)
+            tags.add(port_id)
+            if self._is_local(port_id):
+                return
+            try:
+                location = self._cache.port_location(port_id)
+            except NotYet as e:
+                missing.append(e)
+                return
+            if location is not None and location.host_id != self._host_id:
+                hosts.add(location.host_id)
+
+        for port_id in list(dict.fromkeys(ports)):
+            owner(port_id)
+            try:
+                groups = sorted(self._cache.get_port(PortId(port_id)).port_groups)
+            except NotYet as e:
+                missing.append(e)
+                continue
+            for group_id in groups:
+                tags.add(group_id)
+                try:
+                    group = self._cache.get_port_group(group_id)
+                except NotYet as e:
+                    missing.append(e)
+                    continue
+                if group.stateful:
+                    for member in group.port_ids:
+                        owner(member)
+        if missing:
+            raise missing[0]
+        return Peers(frozenset(hosts), frozenset(tags))
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from midonet.agent.bindings import active_value
-from midonet.agent.peers import PeerResolver
+from midonet.agent.flowstate import PeerResolver
 from midonet.agent.topology_cache import TopologyCache
 from midonet.simulation.topology import NotYet
 from midonet.topology.devices import Port
