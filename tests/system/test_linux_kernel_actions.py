@@ -7,6 +7,8 @@ frame. Also: flows the kernel cannot express run in userspace, and probes stay i
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from midonet.datapath.base import (
@@ -157,3 +159,15 @@ def test_probes_are_never_counted_nor_upcalled(rig: LinuxRig, dp: LinuxDatapath)
     rig.quiesce()
     stats = dp.statistics()
     assert (stats.hits, stats.misses, stats.upcalls, upcalls.items) == (0, 0, 0, [])
+
+
+def test_a_handler_may_close_its_own_datapath(rig: LinuxRig, dp: LinuxDatapath) -> None:
+    closed = Upcalls(lambda upcall: dp.close())
+    dp.on_upcall(closed)
+    rig.inject("h1", "a", udp_frame())
+    closed.wait(1)
+    for _ in range(50):
+        if not (rig.state_root / "h1").exists():
+            break
+        time.sleep(0.05)
+    assert not (rig.state_root / "h1").exists(), "the bpffs is still there"

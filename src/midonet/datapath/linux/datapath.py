@@ -39,6 +39,7 @@ May import: `midonet.packets`, `midonet.datapath.base`, `midonet.datapath.memory
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
@@ -319,13 +320,14 @@ class LinuxDatapath:
             self._closed = True
             ports, self._ports = self._ports, {}
             self._handler = None
-        self._channel.stop()
-        for port in ports.values():
-            self._release_port(port)
-        self._close_sockets()
-        self._tc.detach(self._channel.name)
-        self._channel.destroy()
-        self._bpffs.unmount()
+        with contextlib.ExitStack() as teardown:   # every step runs, whatever fails before it (last first)
+            teardown.callback(self._bpffs.unmount)
+            teardown.callback(self._channel.destroy)
+            teardown.callback(self._tc.detach, self._channel.name)
+            teardown.callback(self._close_sockets)
+            for port in ports.values():
+                teardown.callback(self._release_port, port)
+            teardown.callback(self._channel.stop)
 
     def _close_sockets(self) -> None:
         for sock in self._udp.values():

@@ -40,10 +40,7 @@ class Slot:
 class KernelEntry:
     slot: int
     flow: Flow
-
-    @property
-    def key_bytes(self) -> bytes:
-        return layout.pack_key(self.flow.key, self.slot)
+    key_bytes: bytes   # the kernel's flow key (slot + masked values)
 
 
 def kernel_stats(raw: bytes) -> FlowStats:
@@ -67,15 +64,16 @@ class FlowTable:
         try:
             mask = layout.pack_mask(flow.key.mask)
             value = layout.pack_flow(flow.actions)
-            layout.check_key(flow.key)
+            unslotted = layout.pack_key(flow.key, 0)
         except layout.Inexpressible:
             return self._install_user(flow)
         old = self._kernel.get(flow.key)
         slot = old.slot if old is not None else self._take_slot(flow.key.mask, mask)
         if slot is None:
             return self._install_user(flow)
-        self.user.delete(flow.key)
-        entry = KernelEntry(slot, flow)
+        if len(self.user):
+            self.user.delete(flow.key)
+        entry = KernelEntry(slot, flow, layout.with_slot(unslotted, slot))
         self._tables.set_flow(entry.key_bytes, value)
         self._kernel[flow.key] = entry
         return True
@@ -144,7 +142,7 @@ class FlowTable:
                 self._tables.pop_flow(key_bytes)
                 continue
             flow = Flow(layout.unpack_key(key_bytes, mask), layout.unpack_flow(raw).actions)
-            self._kernel[flow.key] = KernelEntry(index, flow)
+            self._kernel[flow.key] = KernelEntry(index, flow, key_bytes)
             self._slots[mask].flows += 1
         for fields, slot in list(self._slots.items()):
             if slot.flows == 0:

@@ -22,9 +22,10 @@ May import: `midonet.datapath.base`, `midonet.packets`.
 from __future__ import annotations
 
 import enum
-import ipaddress
+import functools
+import socket
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -157,9 +158,9 @@ def _ip(value: FieldValue) -> bytes:
     if not isinstance(value, str):
         raise Inexpressible(f"not an IPv4 address: {value!r}")
     try:
-        return ipaddress.IPv4Address(value).packed
-    except ValueError as e:
-        raise Inexpressible(str(e)) from None
+        return socket.inet_pton(socket.AF_INET, value)
+    except OSError:
+        raise Inexpressible(f"not an IPv4 address: {value!r}") from None
 
 
 def _int(value: FieldValue, bits: int) -> int:
@@ -183,51 +184,68 @@ def check_key(key: FlowKey) -> None:
     pack_key(key, 0)
 
 
+_NEVER_NONE = frozenset({"in_port", "eth_src", "eth_dst", "eth_type", "vlan_ids"})
+_PUT_U32 = struct.Struct("<I").pack_into
+_PUT_U16 = struct.Struct("<H").pack_into
+
+
+def _put_vlans(raw: bytearray, value: FieldValue) -> None:
+    if not isinstance(value, tuple) or len(value) > 2:
+        raise Inexpressible(f"the kernel matches at most two VLAN ids, not {value!r}")
+    for i, vid in enumerate(value):
+        _PUT_U16(raw, 30 + 2 * i, _int(vid, 12))
+    raw[34] = len(value)
+
+
+def _put_frag(raw: bytearray, value: FieldValue) -> None:
+    code = _FRAG_CODES.get(value) if isinstance(value, str) else None
+    if code is None:
+        raise Inexpressible(f"not an ip_frag: {value!r}")
+    raw[46] = code
+
+
+def _putter(name: str) -> Callable[[bytearray, FieldValue], None]:
+    at = _SPANS[name][0][0]
+    if name in ("eth_src", "eth_dst", "arp_sha", "arp_tha"):
+        return lambda raw, value: raw.__setitem__(slice(at, at + 6), _mac(value))
+    if name in ("ip_src", "ip_dst", "arp_spa", "arp_tpa"):
+        return lambda raw, value: raw.__setitem__(slice(at, at + 4), _ip(value))
+    if name in ("in_port", "tunnel_id"):
+        return lambda raw, value: _PUT_U32(raw, at, _int(value, 32))
+    if name in ("eth_type", "tp_src", "tp_dst", "arp_op"):
+        return lambda raw, value: _PUT_U16(raw, at, _int(value, 16))
+    if name in ("ip_proto", "ip_tos", "ip_ttl"):
+        return lambda raw, value: raw.__setitem__(at, _int(value, 8))
+    return _put_vlans if name == "vlan_ids" else _put_frag
+
+
+# How each kernel field is written into a struct mn_key (the offsets of `_SPANS`, the byte order of `KEY`).
+_PUTTERS: dict[str, tuple[int, Callable[[bytearray, FieldValue], None]]] = {
+    name: (FIELD_BITS[name], _putter(name)) for name in KERNEL_FIELDS
+}
+
+
 def pack_key(key: FlowKey, slot: int) -> bytes:
     """The kernel lookup key of flow key `key` under mask slot `slot`; `Inexpressible` if it cannot be one."""
-    v: dict[str, object] = {
-        "in_port": 0, "tunnel_id": 0, "eth_dst": bytes(6), "eth_src": bytes(6), "eth_type": 0, "vlan0": 0,
-        "vlan1": 0, "n_vlans": 0, "ip_proto": 0, "ip_src": bytes(4), "ip_dst": bytes(4), "ip_tos": 0, "ip_ttl": 0,
-        "ip_frag": 0, "tp_src": 0, "tp_dst": 0, "arp_op": 0, "arp_spa": bytes(4), "arp_tpa": bytes(4),
-        "arp_sha": bytes(6), "arp_tha": bytes(6),
-    }  # fmt: skip
+    raw = bytearray(KEY_SIZE)
     present = 0
     for name, value in key.fields:
-        if name not in KERNEL_FIELDS:
+        entry = _PUTTERS.get(name)
+        if entry is None:
             raise Inexpressible(f"the kernel does not match {name}")
         if value is None:
-            if name in ("in_port", "eth_src", "eth_dst", "eth_type", "vlan_ids"):
+            if name in _NEVER_NONE:
                 raise Inexpressible(f"{name} is never None on an Ethernet frame")
             continue
-        present |= FIELD_BITS[name]
-        match name:
-            case "eth_src" | "eth_dst" | "arp_sha" | "arp_tha":
-                v[name] = _mac(value)
-            case "ip_src" | "ip_dst" | "arp_spa" | "arp_tpa":
-                v[name] = _ip(value)
-            case "in_port" | "tunnel_id":
-                v[name] = _int(value, 32)
-            case "eth_type" | "tp_src" | "tp_dst" | "arp_op":
-                v[name] = _int(value, 16)
-            case "ip_proto" | "ip_tos" | "ip_ttl":
-                v[name] = _int(value, 8)
-            case "ip_frag":
-                if value not in _FRAG_CODES:
-                    raise Inexpressible(f"not an ip_frag: {value!r}")
-                v[name] = _FRAG_CODES[str(value)]
-            case "vlan_ids":
-                if not isinstance(value, tuple) or len(value) > 2:
-                    raise Inexpressible(f"the kernel matches at most two VLAN ids, not {value!r}")
-                ids = [_int(vid, 12) for vid in value]
-                v["n_vlans"] = len(ids)
-                v["vlan0"], v["vlan1"] = [*ids, 0, 0][:2]
-    return KEY.pack(slot, present, v["in_port"], v["tunnel_id"], v["eth_dst"], v["eth_src"], v["eth_type"],
-                    v["vlan0"], v["vlan1"], v["n_vlans"], v["ip_proto"], v["ip_src"], v["ip_dst"], v["ip_tos"],
-                    v["ip_ttl"], v["ip_frag"], v["tp_src"], v["tp_dst"], v["arp_op"], v["arp_spa"], v["arp_tpa"],
-                    v["arp_sha"], v["arp_tha"])
+        present |= entry[0]
+        entry[1](raw, value)
+    _PUT_U32(raw, 0, slot)
+    _PUT_U32(raw, 4, present)
+    return bytes(raw)
 
 
-def pack_mask(fields: Sequence[str]) -> bytes:
+@functools.lru_cache(maxsize=256)
+def pack_mask(fields: tuple[str, ...]) -> bytes:
     """The kernel mask matching exactly `fields` (all kernel fields); its `mask_id` says "slot in use"."""
     raw = bytearray(KEY_SIZE)
     present = 0
@@ -250,6 +268,11 @@ def mask_fields(mask: bytes) -> tuple[str, ...]:
 
 def mask_in_use(mask: bytes) -> bool:
     return bool(U32.unpack_from(mask, 0)[0])
+
+
+def with_slot(raw: bytes, slot: int) -> bytes:
+    """Kernel flow key `raw` moved to mask slot `slot`."""
+    return U32.pack(slot) + raw[4:]
 
 
 def key_slot(raw: bytes) -> int:

@@ -57,6 +57,7 @@ class UpcallChannel:
         self._sock: PacketSocket | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
+        self._stopping = threading.Event()
         self._received = self._completed = self._segmented = self._malformed = 0   # only the reader writes
 
     def statistics(self) -> ChannelStatistics:
@@ -77,6 +78,7 @@ class UpcallChannel:
 
     def start(self, deliver: Deliver) -> None:
         """Open the reader socket and start the reader thread."""
+        self._stopping.clear()
         self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True)
         self._sock.setblocking(False)
         self._wake_r, self._wake_w = os.pipe()
@@ -86,9 +88,11 @@ class UpcallChannel:
 
     def stop(self) -> None:
         """Stop the reader thread and close the socket (the veth pair stays)."""
+        self._stopping.set()
         if self._thread is not None:
             os.write(self._wake_w, b"x")
-            self._thread.join()
+            if self._thread is not threading.current_thread():   # a handler closing its own datapath
+                self._thread.join()
             self._thread = None
         if self._sock is not None:
             self._sock.close()
@@ -103,7 +107,7 @@ class UpcallChannel:
         self._links.delete(self.name)
 
     def _run(self, sock: PacketSocket, deliver: Deliver) -> None:
-        while True:
+        while not self._stopping.is_set():
             ready, _, _ = select.select([sock.fileno(), self._wake_r], [], [])
             if self._wake_r in ready:
                 return
@@ -133,3 +137,5 @@ class UpcallChannel:
                     self._completed += 1
                 for one in packets:
                     deliver(meta, one)
+                if self._stopping.is_set():   # the handler closed the datapath
+                    return
