@@ -125,13 +125,29 @@ def iperf_server(netns: str) -> Iterator[None]:
             server.wait(5)
 
 
-def iperf(setup: Setup, seconds: float, udp: bool) -> float:
-    """Gbit/s (TCP) or received packets/s (UDP, 18-byte payloads: 64-byte frames on the wire)."""
+def iperf(setup: Setup, seconds: float, udp: bool, attempts: int = 3) -> float:
+    """Gbit/s (TCP) or received packets/s (UDP, 18-byte payloads: 64-byte frames on the wire).
+
+    A UDP flood sometimes breaks iperf3's own control connection ("unable to write to stream socket"): retried.
+    """
+    for attempt in range(attempts):
+        try:
+            return _iperf_once(setup, seconds, udp)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _iperf_once(setup: Setup, seconds: float, udp: bool) -> float:
     with iperf_server(setup.vm2):
         args = ["-u", "-l", "18", "-b", "0"] if udp else []
         done = subprocess.run(["ip", "netns", "exec", setup.vm1, "iperf3", "-c", VM2, "-t", str(seconds), "-J", *args],
                               capture_output=True, text=True, timeout=seconds + 30)
-    result = json.loads(done.stdout)
+    try:
+        result = json.loads(done.stdout)
+    except json.JSONDecodeError as e:
+        raise RuntimeError(f"iperf3 said: {done.stdout[-200:]} {done.stderr[-200:]}") from e
     if "error" in result:
         raise RuntimeError(result["error"])
     if udp:

@@ -3,33 +3,23 @@
 `zookeeper`: one real ZooKeeper server for the whole run (started on first use, stopped by PID at the end);
 yields its connection string. Tests skip only when Java or Debian's zookeeper jar is absent.
 
-Leftover guard: network namespaces named ``mn-...`` that appeared during the run and are still there at the end
-(a fixture that did not clean up) are listed, removed, and fail the session.
+Leftover guard: network namespaces made during the run by a `NamespaceWorld` (named ``mn-<hex>-...``) that are
+still there at the end (a fixture that did not clean up) are listed, removed, and fail the session. Only this
+run's worlds count: another test run on the same machine keeps its namespaces.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from midonet.testing.namespaces import PREFIX, namespaces, sweep
+from midonet.testing.namespaces import leftovers, sweep
 from midonet.testing.zookeeper import ZooKeeperServer, unavailable_reason
-
-_namespaces_before: set[str] = set()
-
-
-def _namespaces() -> set[str]:
-    return set(namespaces(PREFIX)) if shutil.which("ip") else set()
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _namespaces_before.update(_namespaces())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    left = sorted(_namespaces() - _namespaces_before)
+    left = leftovers()
     if not left:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

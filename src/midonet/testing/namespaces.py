@@ -2,7 +2,8 @@
 
 Role: the plumbing behind the Linux datapath's conformance rig, the system tests and the datapath benchmark
 (mininet's habit: topology as data, cleanup as a feature). Everything a `NamespaceWorld` makes carries its
-prefix (``mn-<4 hex>``), so `leftovers()` can list what a crashed run left and `sweep(prefix)` remove it.
+prefix (``mn-<4 hex>``), so `leftovers()` can list what this process's worlds left and `sweep(prefix)` remove
+it (a crashed run's world).
 
     NamespaceWorld(prefix)
     ├── namespace(suffix) -> name       `ip netns add <prefix>-<suffix>`, loopback up, IPv6 off (no chatter:
@@ -42,8 +43,12 @@ def namespaces(prefix: str = PREFIX) -> list[str]:
     return sorted(name for name in (line.split()[0] for line in listed if line.strip()) if name.startswith(prefix))
 
 
-def leftovers(prefix: str = PREFIX) -> list[str]:
-    return namespaces(prefix)
+_PREFIXES: set[str] = set()   # the prefixes of every world this process made
+
+
+def leftovers() -> list[str]:
+    """Namespaces of worlds made by this process that still exist (other processes' worlds are not ours)."""
+    return sorted(name for prefix in _PREFIXES for name in namespaces(prefix + "-"))
 
 
 def sweep(prefix: str) -> None:
@@ -61,6 +66,7 @@ class NamespaceWorld:
 
     def __init__(self, prefix: str | None = None) -> None:
         self.prefix = prefix or new_prefix()
+        _PREFIXES.add(self.prefix)
         self._made: list[str] = []
         self._underlay: str | None = None
         self._underlay_ports = 0

@@ -131,7 +131,7 @@ class LinuxDatapath:
             if not self.reattached or not self._tc.attached(self._channel.name):
                 self._tc.attach(self._channel.name, PORT_SECTION)   # creates and pins the maps
             self._tables = KernelTables.open(self._bpffs.globals)
-        except (OSError, LoaderError) as e:
+        except Exception as e:   # OSError, LoaderError, netlink errors, maps of another layout
             self._abandon()
             raise DatapathError(f"datapath {name}: {e}") from e
         self._tables.set_config(replace(self._tables.config(), upcall_ifindex=upcall_ifindex))

@@ -25,6 +25,16 @@ from midonet.datapath.linux import layout
 from midonet.datapath.linux.bpfmaps import BpfMap
 
 MAP_NAMES = ("mn_config", "mn_ports", "mn_ifports", "mn_masks", "mn_flows", "mn_counters")
+# (key size, value size, at least this many entries) of each map, as layout.py reads them
+_SHAPES = {
+    "mn_config": (4, layout.CONFIG.size, 1), "mn_ports": (4, layout.PORT.size, 1), "mn_ifports": (4, 4, 1),
+    "mn_masks": (4, layout.KEY_SIZE, layout.MAX_MASKS), "mn_flows": (layout.KEY_SIZE, layout.FLOW_SIZE, 1),
+    "mn_counters": (4, 8, len(layout.Counter)),
+}
+
+
+class IncompatibleMaps(RuntimeError):
+    """Pinned maps left by a program whose layout differs from this one's."""
 _ZERO = layout.U32.pack(0)
 
 
@@ -54,10 +64,16 @@ class KernelTables:
 
     @classmethod
     def open(cls, directory: Path) -> KernelTables:
+        """Open the pinned maps; `IncompatibleMaps` if they were made by a program of another layout."""
         maps: dict[str, BpfMap] = {}
         try:
             for name in MAP_NAMES:
                 maps[name] = BpfMap.open(str(directory / name))
+                info = maps[name].info
+                expected = _SHAPES[name]
+                if (info.key_size, info.value_size) != expected[:2] or info.max_entries < expected[2]:
+                    raise IncompatibleMaps(f"{name} in {directory} is {info}, this program wants {expected}: "
+                                           "close() the old datapath (or unmount its bpffs) first")
         except BaseException:
             for opened in maps.values():
                 opened.close()

@@ -11,9 +11,6 @@ so::
 `entered(None)` does nothing (the current namespace). Namespaces are named as `ip netns` names them (a file
 under /run/netns). Other threads never see the switch; an exception inside the block still switches back.
 
-`run(argv, netns)` runs a command in a namespace (iproute2's `-n` where the tool has it is simpler, but `tc`
-and `ip` both take it; this is for the rest).
-
 May import: the standard library only.
 """
 
@@ -22,8 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -68,10 +64,3 @@ def entered(netns: str | None) -> Iterator[None]:
     finally:
         os.close(home)
 
-
-def run(argv: Sequence[str], netns: str | None = None, *, env: Mapping[str, str] | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `argv` (in `netns` through `ip netns exec` when given); output captured as text."""
-    command = [*(("ip", "netns", "exec", netns) if netns else ()), *argv]
-    full_env = {**os.environ, **env} if env else None
-    return subprocess.run(command, capture_output=True, text=True, check=check, env=full_env)
