@@ -9,7 +9,9 @@ of a `Forward` into actions, in order, into one action list:
                                  src = my tunnel-zone IP, dst = H's) + Output(vxlan port)
     P active nowhere, or H with  no action for that copy (spec 5.1 "peer unreachable")      tag ("tunnel", H)
     no tunnel route              if H known
-    P's location not loaded      `NotYet("port_location", P)`: the packet waits for it
+    P's location not loaded      `NotYet("port_location", P)`: the packet waits for it; every output is asked
+                                 first, so a flood to many unloaded ports subscribes to all of them at once
+                                 and waits once (not once per port, which gave up after 8 waits)
 
 The flow already carries the egress port's id as a tag (the simulation's port egress adds it), so a port becoming
 active or inactive, here or elsewhere, invalidates it.
@@ -39,6 +41,7 @@ from midonet.datapath.base import SETTABLE_FIELDS, Action, Output, PopVlan, Push
 from midonet.packets.flowmatch import FieldValue, FlowMatch
 from midonet.simulation import results
 from midonet.simulation.results import FlowTag
+from midonet.simulation.topology import NotYet
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +121,15 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
     current: dict[str, FieldValue] = {}            # fields the action list has set so far
     orig_vlans = original.peek("vlan_ids")
     vlans: tuple[int, ...] = orig_vlans if isinstance(orig_vlans, tuple) else ()
+    missing: NotYet | None = None
     for output in outputs:
-        dest = resolver.destination(output.port)
+        try:
+            dest = resolver.destination(output.port)
+        except NotYet as e:            # ask the others too: their locations load together
+            missing = missing or e
+            continue
+        if missing is not None:
+            continue
         tags.update(dest.tags)
         if not dest.actions:
             unreachable.append(output.port)
@@ -141,4 +151,6 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
         actions.extend(vlan_actions(vlans, target))
         vlans = target
         actions.extend(dest.actions)
+    if missing is not None:
+        raise missing
     return Translation(tuple(actions), frozenset(tags), expressible, tuple(copies), tuple(unreachable))

@@ -65,6 +65,20 @@ def test_a_port_whose_location_is_loading_is_not_yet() -> None:
         translate([out("loading-1")], ORIGINAL, Resolver())
 
 
+def test_every_output_is_asked_before_not_yet_so_a_flood_waits_once() -> None:
+    asked: list[str] = []
+
+    class Recording(Resolver):
+        def destination(self, port_id: str) -> Destination:
+            asked.append(port_id)
+            return super().destination(port_id)
+
+    with pytest.raises(NotYet) as missing:
+        translate([out("local-4"), out("loading-1"), out("remote-7"), out("loading-2")], ORIGINAL, Recording())
+    assert missing.value.id == "loading-1"
+    assert asked == ["local-4", "loading-1", "remote-7", "loading-2"]
+
+
 def test_vlan_changes_become_pops_and_pushes() -> None:
     assert vlan_actions((), (10,)) == [PushVlan(10)]
     assert vlan_actions((10,), ()) == [PopVlan()]
