@@ -9,9 +9,11 @@ of a `Forward` into actions, in order, into one action list:
                                  src = my tunnel-zone IP, dst = H's) + Output(vxlan port)
     P active nowhere, or H with  no action for that copy (spec 5.1 "peer unreachable")      tag ("tunnel", H)
     no tunnel route              if H known
-    P's location not loaded      `NotYet("port_location", P)`: the packet waits for it; every output is asked
-                                 first, so a flood to many unloaded ports subscribes to all of them at once
-                                 and waits once (not once per port, which gave up after 8 waits)
+    P's location not loaded      `NotYet("port_location", P)`: the packet waits for it. Every output is asked
+                                 first, so a flood to many unloaded ports subscribes to all of them at once,
+                                 and the packet waits for the last one asked, whose answer comes after the
+                                 others' (a store session delivers in order): it waits once, not once per
+                                 port (which gave up after 8 waits)
 
 The flow already carries the egress port's id as a tag (the simulation's port egress adds it), so a port becoming
 active or inactive, here or elsewhere, invalidates it.
@@ -126,7 +128,7 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
         try:
             dest = resolver.destination(output.port)
         except NotYet as e:            # ask the others too: their locations load together
-            missing = missing or e
+            missing = e
             continue
         if missing is not None:
             continue
