@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import threading
 
 import pytest
@@ -64,6 +66,11 @@ def test_each_thread_has_its_own_loop() -> None:
 
 def test_a_runaway_chain_is_cut(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(runloop, "MAX_ITEMS", 100)
+    # Another test's logging configuration may have disabled or detached this logger: the test is about the
+    # warning, so make sure it can be seen.
+    monkeypatch.setattr(runloop.log, "disabled", False)
+    monkeypatch.setattr(runloop.log, "propagate", True)
+    caplog.set_level(logging.WARNING, logger=runloop.log.name)
     before = runloop.discarded()
     count: list[int] = []
 
