@@ -38,8 +38,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the steps as JSON: 
 def run(file: FileArg, as_json: JsonOpt = False) -> None:
     """Build the scenario's hosts, topology and VMs, play its traffic and check its expectations."""
     from midonet.testing.sandbox import run as run_sandbox
+    from midonet.testing.scenario.model import ScenarioError
     from midonet.testing.scenario.parse import read
-    from midonet.testing.scenario.source import ScenarioError
 
     logging.getLogger("midonet").setLevel(logging.ERROR)      # the agents' chatter is not the report
     try:

@@ -48,13 +48,15 @@ from midonet.store.memory import MemoryStore
 from midonet.testing import frames
 from midonet.testing.apiserver import ApiServer
 from midonet.testing.fakehosts import FakeCloud, FakeHost, host_id_for
-from midonet.testing.scenario import packets
+from midonet.testing.scenario import checks
+from midonet.testing.scenario.checks import Report, StepResult, check_send
 from midonet.testing.scenario.deploy import Deployment
 from midonet.testing.scenario.model import (
     ApiCall,
     Bind,
     RestartAgent,
     Scenario,
+    ScenarioError,
     Send,
     SetLink,
     Step,
@@ -63,8 +65,6 @@ from midonet.testing.scenario.model import (
     Wait,
     describe,
 )
-from midonet.testing.scenario.report import Report, StepResult, check_send
-from midonet.testing.scenario.source import ScenarioError
 
 ADMIN = "admin"
 ECHO_REQUEST = 8
@@ -243,18 +243,18 @@ class Sandbox:
     def _send(self, number: int, step: Send, what: str, line: int | None) -> StepResult:
         vm = self.vms[step.vm]
         eth_dst = None
-        if packets.needs_next_hop(step.items):
-            destination = packets.packet_from(step.items, mac=vm.mac, ip=vm.address, eth_dst=BROADCAST)["ip_dst"]
+        if checks.needs_next_hop(step.items):
+            destination = checks.packet_from(step.items, mac=vm.mac, ip=vm.address, eth_dst=BROADCAST)["ip_dst"]
             eth_dst = self._resolve(vm, str(destination))
             self._captures()                                   # the ARP exchange is not the step's traffic
             if eth_dst is None:
                 return StepResult(number, what, False, line, {},
                                   error=f"{vm.name} has no route to {destination} or its next hop did not answer ARP")
-        vm.send(packets.frame_from(step.items, mac=vm.mac, ip=vm.address, eth_dst=eth_dst))
+        vm.send(checks.frame_from(step.items, mac=vm.mac, ip=vm.address, eth_dst=eth_dst))
         self.cloud.settle()
         captured = self._captures()
-        checks = check_send(step, captured)
-        return StepResult(number, what, all(c.ok for c in checks), line, captured, checks)
+        verdicts = check_send(step, captured)
+        return StepResult(number, what, all(c.ok for c in verdicts), line, captured, verdicts)
 
     def _resolve(self, vm: SandboxVm, destination: str) -> str | None:
         """The MAC of `destination`'s next hop, asking with ARP if the VM does not know it yet."""

@@ -1,41 +1,41 @@
-"""Packets in scenario files: a VM's defaults filled into a send, expectations normalised and matched, and the
-report's checks and rendering."""
+"""Packets in scenario files (`testing.scenario.checks`): a VM's defaults filled into a send, expectations
+normalised and matched, and the report's checks and rendering."""
 
 from __future__ import annotations
 
 import pytest
 
 from midonet.simulation.packetspec import SpecError, describe_frame, split_spec
-from midonet.testing.scenario import packets
+from midonet.testing.scenario import checks
+from midonet.testing.scenario.checks import Check, Report, StepResult, check_send
 from midonet.testing.scenario.model import Expect, Send
-from midonet.testing.scenario.report import Check, Report, StepResult, check_send
 
 MAC, IP = "aa:bb:cc:00:00:01", "10.0.0.1"
 
 
 def test_a_send_takes_the_vms_addresses_and_its_next_hop() -> None:
     items = split_spec("ip_dst=10.0.0.2,ip_proto=udp,tp_dst=9")
-    assert packets.needs_next_hop(items)
-    packet = describe_frame(packets.frame_from(items, mac=MAC, ip=IP, eth_dst="aa:bb:cc:00:00:02"))
+    assert checks.needs_next_hop(items)
+    packet = describe_frame(checks.frame_from(items, mac=MAC, ip=IP, eth_dst="aa:bb:cc:00:00:02"))
     assert (packet["eth_src"], packet["eth_dst"], packet["ip_src"], packet["tp_dst"]) == (
         MAC, "aa:bb:cc:00:00:02", IP, 9)
 
 
 def test_what_the_spec_gives_wins_over_the_vm() -> None:
     items = split_spec("eth_src=02:00:00:00:00:09,eth_dst=02:00:00:00:00:08,ip_src=10.9.9.9,ip_dst=10.0.0.2")
-    assert not packets.needs_next_hop(items)
-    packet = packets.packet_from(items, mac=MAC, ip=IP)
+    assert not checks.needs_next_hop(items)
+    packet = checks.packet_from(items, mac=MAC, ip=IP)
     assert (packet["eth_src"], packet["eth_dst"], packet["ip_src"]) == (
         "02:00:00:00:00:09", "02:00:00:00:00:08", "10.9.9.9")
 
 
 def test_arp_and_dhcp_need_no_next_hop() -> None:
     arp = split_spec("arp_tpa=10.0.0.254")
-    assert not packets.needs_next_hop(arp)
-    assert packets.packet_from(arp, mac=MAC, ip=IP)["arp_spa"] == IP
+    assert not checks.needs_next_hop(arp)
+    assert checks.packet_from(arp, mac=MAC, ip=IP)["arp_spa"] == IP
     dhcp = split_spec("dhcp=discover")
-    assert not packets.needs_next_hop(dhcp)
-    assert packets.packet_from(dhcp, mac=MAC, ip=IP)["ip_src"] == "0.0.0.0"
+    assert not checks.needs_next_hop(dhcp)
+    assert checks.packet_from(dhcp, mac=MAC, ip=IP)["ip_src"] == "0.0.0.0"
 
 
 @pytest.mark.parametrize(("text", "want"), [
@@ -45,20 +45,20 @@ def test_arp_and_dhcp_need_no_next_hop() -> None:
     ("tp_dst=0x50,ip_frag=FIRST,dhcp_yiaddr=10.0.0.9", {"tp_dst": 80, "ip_frag": "first", "dhcp_yiaddr": "10.0.0.9"}),
 ])
 def test_expected_values_are_normalised(text: str, want: dict[str, object]) -> None:
-    assert packets.expected(text) == want
+    assert checks.expected(text) == want
 
 
 @pytest.mark.parametrize("text", ["eth_src=zz", "ip_dst=1.2.3", "ip_proto=smtp", "ip_frag=maybe", "tp_dst=x"])
 def test_bad_expected_values(text: str) -> None:
     with pytest.raises(SpecError):
-        packets.expected(text)
+        checks.expected(text)
 
 
 def test_mismatches_name_the_keys() -> None:
     packet = {"ip_src": IP, "tp_dst": 9, "vlan": [10, 20]}
-    assert packets.mismatches({"ip_src": IP, "tp_dst": 9}, packet) == []
-    assert packets.mismatches({"ip_src": "10.0.0.5", "tp_dst": 9, "ip_ttl": 3}, packet) == ["ip_src", "ip_ttl"]
-    assert packets.mismatches({"vlan": 20}, packet) == []
+    assert checks.mismatches({"ip_src": IP, "tp_dst": 9}, packet) == []
+    assert checks.mismatches({"ip_src": "10.0.0.5", "tp_dst": 9, "ip_ttl": 3}, packet) == ["ip_src", "ip_ttl"]
+    assert checks.mismatches({"vlan": 20}, packet) == []
 
 
 def send_step() -> Send:

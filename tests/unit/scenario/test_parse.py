@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from midonet.testing.scenario.model import ApiCall, Bind, RestartAgent, Send, SetLink, Unbind, Wait, describe
+from midonet.testing.scenario.model import (
+    ApiCall,
+    Bind,
+    RestartAgent,
+    ScenarioError,
+    Send,
+    SetLink,
+    Unbind,
+    Wait,
+    describe,
+)
 from midonet.testing.scenario.parse import parse, read
-from midonet.testing.scenario.source import ScenarioError
 
 GOOD = """\
 hosts: [{name: h1, tunnel_ip: 10.0.0.8}, {name: h2, tunnel_ip: 10.0.0.9}]

@@ -1,15 +1,15 @@
 """Scenario files: a deployment and its traffic, described once, played by `midonet sandbox` (fake hosts in one
 process) and, later, by `midonet testbed` (network namespaces). The format is documented in `docs/sandbox.md`.
 
-    source   -- YAML -> plain values, with the line of every value; `ScenarioError` (file, line, place, what)
-    model    -- the typed records: `Scenario`, `HostSpec`, `ObjectSpec`, `VmSpec`, the steps; `REFERENCES`
-    parse    -- text -> `Scenario`, checking everything that can be checked before running (names, kinds, specs)
-    packets  -- a send's packet from a spec and the VM's own defaults; an expectation's keys matched on a capture
+    model    -- the typed records: `Scenario`, `HostSpec`, `ObjectSpec`, `VmSpec`, the steps; `REFERENCES`;
+                places in the file and `ScenarioError` (file, line, place, what)
+    parse    -- YAML text -> `Scenario` (lines kept), checking everything that can be checked before running
     deploy   -- `Deployment`: hosts, tunnel zone, topology, bindings and API steps through the typed REST client
-    report   -- `StepResult` per step, `check_send` for expectations, the text and JSON reports
+    checks   -- a send's packet from its spec and the VM's defaults; expectations judged on what each VM captured;
+                `StepResult` per step and the text and JSON `Report`
 
 Nothing here knows about fake hosts: a runner (`midonet.testing.sandbox`) brings the hosts and VMs, captures what
-each VM receives during a step, and hands the captures to `report.check_send`.
+each VM receives during a step, and hands the captures to `checks.check_send`.
 
 May import: `midonet.client`, `midonet.simulation.packetspec`.
 """

@@ -36,12 +36,13 @@ from midonet.testing.scenario.model import (
     TENANT_KINDS,
     ApiCall,
     ObjectSpec,
+    Path,
     Scenario,
+    ScenarioError,
     VmSpec,
     word,
 )
 from midonet.testing.scenario.parse import is_uuid, template_names
-from midonet.testing.scenario.source import Path, ScenarioError
 
 T = TypeVar("T")
 PUT_KINDS = frozenset({"bridges", "routers", "ports"})     # what a deferred reference is PUT on

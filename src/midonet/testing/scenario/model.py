@@ -15,17 +15,75 @@ as it creates the objects through the API.
 `REFERENCES` is the one table of the body members that hold another object's id (the file may give its name
 instead), with the kinds they may name.
 
-May import: `testing.scenario.source`.
+Places: every record keeps `where`, its path in the file (`("topology", "bridges", 0)`, rendered
+`topology.bridges[0]`); `Places` maps paths to lines. `ScenarioError(message, path)` is every error about a file;
+`located(places, source)` adds the file name and the line.
+
+May import: nothing of ours.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from midonet.testing.scenario.source import Path, Places
+PathItem = str | int
+Path = tuple[PathItem, ...]
+
+
+def render(path: Sequence[PathItem]) -> str:
+    """`("topology", "bridges", 0, "name")` -> `topology.bridges[0].name`."""
+    out = ""
+    for item in path:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else item
+    return out
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be run: what is wrong, and where (the path, then the file and the line)."""
+
+    def __init__(self, message: str, path: Sequence[PathItem] = (), *, source: str | None = None,
+                 line: int | None = None) -> None:
+        self.message = message
+        self.path: Path = tuple(path)
+        self.source = source
+        self.line = line
+        super().__init__(str(self))
+
+    def located(self, places: Places, source: str) -> ScenarioError:
+        """The same error with the file name and the line of its path."""
+        line = self.line if self.line is not None else places.line(self.path)
+        return ScenarioError(self.message, self.path, source=source, line=line)
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where += f":{self.line}" if where else f"line {self.line}"
+        at = render(self.path)
+        prefix = ": ".join(p for p in (where, at) if p)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+@dataclass
+class Places:
+    """Lines (1-based) of the values of a document, by path."""
+
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line(self, path: Sequence[PathItem]) -> int | None:
+        path = tuple(path)
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
 
 # The kinds of the topology section, in the order the file lists them (and the API's collection names).
 TOP_KINDS = ("chains", "ip_addr_groups", "port_groups", "bridges", "routers", "load_balancers", "mirrors")
@@ -235,5 +293,5 @@ def describe(step: Step) -> str:
 
 
 __all__ = ["CHILDREN", "EXTRAS", "NAMED_KINDS", "REFERENCES", "TENANT_KINDS", "TOP_KINDS", "ApiCall", "Bind",
-           "Expect", "HostSpec", "ObjectSpec", "RestartAgent", "Scenario", "Send", "SetLink", "Step", "Unbind",
-           "VmSpec", "Wait", "describe", "word"]
+           "Expect", "HostSpec", "ObjectSpec", "Path", "PathItem", "Places", "RestartAgent", "Scenario",
+           "ScenarioError", "Send", "SetLink", "Step", "Unbind", "VmSpec", "Wait", "describe", "render", "word"]

@@ -6,10 +6,14 @@ type, a name given twice, an unknown name (or a name of the wrong kind) where an
 not parse, a VM used before it exists. What only the API can judge (an address the API refuses, a member a
 kind does not have) is found by `deploy.py` at creation time, and reported at the same place.
 
+YAML: composed into nodes first (PyYAML's safe loader, no tags beyond the standard ones), then turned into dicts,
+lists and scalars with the line of each value recorded (`Places`), so that errors name their line; a key given twice
+in one mapping is an error (YAML itself would keep the last one silently).
+
 Names: one namespace for the hosts and the topology's objects (a `{name}` in an API step may name either);
 another for VMs (their interface names).
 
-May import: `testing.scenario.*`, `midonet.simulation.packetspec`.
+May import: `testing.scenario.*`, `midonet.simulation.packetspec` (and PyYAML).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path as FilePath
 from typing import Any, TypeVar
 
+import yaml
+
 from midonet.simulation.packetspec import SpecError, split_spec
-from midonet.testing.scenario import packets
+from midonet.testing.scenario import checks
 from midonet.testing.scenario.model import (
     CHILDREN,
     EXTRAS,
@@ -33,8 +39,11 @@ from midonet.testing.scenario.model import (
     Expect,
     HostSpec,
     ObjectSpec,
+    Path,
+    Places,
     RestartAgent,
     Scenario,
+    ScenarioError,
     Send,
     SetLink,
     Step,
@@ -43,7 +52,6 @@ from midonet.testing.scenario.model import (
     Wait,
     word,
 )
-from midonet.testing.scenario.source import Path, Places, ScenarioError, load
 
 T = TypeVar("T")
 SECTIONS = ("hosts", "tenant", "topology", "bindings", "traffic")
@@ -71,6 +79,47 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         return _Parser(places, source).scenario(document)
     except ScenarioError as e:
         raise e.located(places, source) from None
+
+
+def load(text: str, source: str = "<scenario>") -> tuple[Any, Places]:
+    """The document in `text` as plain values, and the lines of its parts. ScenarioError (with the line) for YAML
+    that does not parse, or a mapping with a key given twice."""
+    places = Places()
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            value = None if node is None else _value(loader, node, (), places)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(e.problem or e.context or "invalid YAML").split())
+        raise ScenarioError(f"YAML error: {problem}", source=source, line=line) from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"YAML error: {' '.join(str(e).split())}", source=source) from None
+    except ScenarioError as e:
+        raise e.located(places, source) from None
+    return value, places
+
+
+def _value(loader: yaml.SafeLoader, node: yaml.Node, path: Path, places: Places) -> Any:
+    places.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)            # merge keys (<<: *anchor)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise ScenarioError("a mapping key must be a plain value", path, line=key_node.start_mark.line + 1)
+            if key in out:
+                raise ScenarioError(f"{key!r} is given twice", path, line=key_node.start_mark.line + 1)
+            out[key] = _value(loader, value_node, (*path, str(key)), places)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_value(loader, item, (*path, i), places) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
 
 
 def is_uuid(value: str) -> bool:
@@ -325,11 +374,11 @@ class _Parser:
         vm = self.known_vm(_required(send, "from", at, "send"), (*at, "from"))
         text = _text(_required(send, "packet", at, "send"), (*at, "packet"), "packet")
         items = self.spec(lambda: split_spec(text), (*at, "packet"))
-        if packets.is_ipv4(items) and "dhcp" not in items and vm.ip is None:
+        if checks.is_ipv4(items) and "dhcp" not in items and vm.ip is None:
             for key in ("ip_src", "eth_dst"):
                 if key not in items:
                     raise ScenarioError(f"VM {vm.interface} has no ip: the packet must give {key}", (*at, "packet"))
-        self.spec(lambda: packets.check_send(items, mac=vm.mac, ip=None if vm.ip is None else str(vm.ip.ip)),
+        self.spec(lambda: checks.check_spec(items, mac=vm.mac, ip=None if vm.ip is None else str(vm.ip.ip)),
                   (*at, "packet"))
         expects = []
         for i, item in enumerate(_list(data.get("expect") or [], (*where, "expect"), "expect")):
@@ -338,8 +387,8 @@ class _Parser:
             _only(expect, ("at", "packet"), place, "an expectation")
             target = self.known_vm(_required(expect, "at", place, "an expectation"), (*place, "at"))
             want = _text(_required(expect, "packet", place, "an expectation"), (*place, "packet"), "packet")
-            self.spec(functools.partial(packets.expected, want), (*place, "packet"))
-            expects.append(Expect(target.interface, split_spec(want, packets.EXPECT_KEYS), want, place))
+            self.spec(functools.partial(checks.expected, want), (*place, "packet"))
+            expects.append(Expect(target.interface, split_spec(want, checks.EXPECT_KEYS), want, place))
         nothing = tuple(self.known_vm(name, (*where, "expect_none_at", i)).interface for i, name in
                         enumerate(_list(data.get("expect_none_at") or [], (*where, "expect_none_at"),
                                         "expect_none_at")))
@@ -414,4 +463,4 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and bool(template_names(value))
 
 
-__all__ = ["is_uuid", "parse", "read", "template_names"]
+__all__ = ["is_uuid", "load", "parse", "read", "template_names"]
