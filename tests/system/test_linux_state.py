@@ -47,3 +47,11 @@ def test_maps_of_another_layout_are_refused(rig: LinuxRig) -> None:
         assert all((bpffs.globals / name).exists() for name in MAP_NAMES), "a refused reattach changed the state"
     finally:
         bpffs.unmount()
+
+
+def test_close_after_the_namespace_went_away(rig: LinuxRig) -> None:
+    dp = rig.add_linux_host("h1", "10.99.0.1", ["a"])
+    dp.add_port("a")
+    subprocess.run(["ip", "netns", "del", rig.host_netns("h1")], check=True)
+    dp.close()
+    assert not dp.state_dir.exists()

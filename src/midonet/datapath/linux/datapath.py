@@ -209,9 +209,11 @@ class LinuxDatapath:
             self._tables.delete_port(number, port.ifindex)
         self._release_port(port)
 
-    def _release_port(self, port: _Port) -> None:
+    def _release_port(self, port: _Port, *, kernel: bool = True) -> None:
         if port.sender is not None:
             port.sender.close()
+        if not kernel:
+            return
         if port.dp.kind is PortKind.NETDEV:
             self._tc.detach(port.dp.name)
         else:
@@ -320,13 +322,15 @@ class LinuxDatapath:
             self._closed = True
             ports, self._ports = self._ports, {}
             self._handler = None
+        gone = self._netns is not None and not netns.exists(self._netns)   # its devices went with it
         with contextlib.ExitStack() as teardown:   # every step runs, whatever fails before it (last first)
             teardown.callback(self._bpffs.unmount)
-            teardown.callback(self._channel.destroy)
-            teardown.callback(self._tc.detach, self._channel.name)
+            if not gone:
+                teardown.callback(self._channel.destroy)
+                teardown.callback(self._tc.detach, self._channel.name)
             teardown.callback(self._close_sockets)
             for port in ports.values():
-                teardown.callback(self._release_port, port)
+                teardown.callback(self._release_port, port, kernel=not gone)
             teardown.callback(self._channel.stop)
 
     def _close_sockets(self) -> None:
