@@ -51,9 +51,12 @@ class Setup:
         self.vm1 = self.vm2 = ""
 
     def close(self) -> None:
-        for dp in self.datapaths:
-            dp.close()
-        self.world.close()
+        """Datapaths, namespaces, the state directory: every step, whatever fails before it."""
+        with contextlib.ExitStack() as teardown:
+            teardown.callback(lambda: self.state("").rmdir() if self.state("").exists() else None)
+            teardown.callback(self.world.close)
+            for dp in self.datapaths:
+                teardown.callback(dp.close)
 
     def state(self, host: str) -> Path:
         return Path("/run") / self.world.prefix / host
@@ -218,21 +221,19 @@ def main() -> int:
     if missing:
         print(f"cannot run: {missing}", file=sys.stderr)
         return 2
-    setups: dict[str, Setup] = {}
     tcp: dict[str, list[float]] = {name: [] for name, _ in CASES}
     udp: dict[str, list[float]] = {name: [] for name, _ in CASES}
-    try:
+    with contextlib.ExitStack() as teardown:
+        setups: dict[str, Setup] = {}
         for name, build in CASES:
             setups[name] = Setup()
+            teardown.callback(setups[name].close)
             build(setups[name])
         for _ in range(args.repeat):   # interleaved, so a busy moment hurts every case alike
             for name, _ in CASES:
                 tcp[name].append(iperf(setups[name], args.seconds, udp=False))
             for name, _ in CASES:
                 udp[name].append(iperf(setups[name], args.seconds, udp=True))
-    finally:
-        for setup in setups.values():
-            setup.close()
     print(f"# kernel {platform.release()}, iperf3 one stream, {args.seconds:g} s a run, best (median) of "
           f"{args.repeat} interleaved runs")
     print(f"{'case':<18} {'TCP Gbit/s':>16} {'UDP 64 B pps':>22}")

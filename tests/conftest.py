@@ -3,9 +3,10 @@
 `zookeeper`: one real ZooKeeper server for the whole run (started on first use, stopped by PID at the end);
 yields its connection string. Tests skip only when Java or Debian's zookeeper jar is absent.
 
-Leftover guard: network namespaces made during the run by a `NamespaceWorld` (named ``mn-<hex>-...``) that are
-still there at the end (a fixture that did not clean up) are listed, removed, and fail the session. Only this
-run's worlds count: another test run on the same machine keeps its namespaces.
+Leftover guard: network namespaces made during the run by a `NamespaceWorld` (named ``mn-<hex>-...``), and
+datapath state directories (/run/mn-<hex>, bpffs mounts inside), still there at the end (a fixture that did not
+clean up) are listed, removed, and fail the session. Only this run's worlds count: another test run on the same
+machine keeps its own.
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from midonet.testing.linux_rig import leftover_state, remove_state
 from midonet.testing.namespaces import leftovers, sweep
 from midonet.testing.zookeeper import ZooKeeperServer, unavailable_reason
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    left = leftovers()
-    if not left:
+    left, state = leftovers(), leftover_state()
+    if not left and not state:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(f"leftover network namespaces (removed now): {' '.join(left)}", red=True)
+        shown = " ".join([*left, *map(str, state)])
+        reporter.write_line(f"left behind by tests (removed now): {shown}", red=True)
     for name in left:
         sweep(name)
+    for root in state:
+        remove_state(root)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

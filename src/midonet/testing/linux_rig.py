@@ -37,7 +37,7 @@ from midonet.datapath.linux.layout import probe_frame
 from midonet.datapath.linux.loader import Bpffs, is_bpffs
 from midonet.datapath.linux.packetsock import PacketSocket
 from midonet.packets import vxlan
-from midonet.testing.namespaces import NamespaceWorld
+from midonet.testing.namespaces import NamespaceWorld, made_prefixes
 
 TIMEOUT = 5.0
 MARKER_ETH_TYPE = b"\x88\xb6"
@@ -133,7 +133,7 @@ class LinuxRig:
 
     def __init__(self, world: NamespaceWorld | None = None) -> None:
         self.world = world or NamespaceWorld()
-        self.state_root = Path("/run") / self.world.prefix
+        self.state_root = state_root(self.world.prefix)
         self.hosts: dict[str, _Host] = {}
 
     def add_host(self, name: str, underlay_ip: str, interfaces: Sequence[str]) -> Datapath:
@@ -242,12 +242,27 @@ class LinuxRig:
         self.hosts.clear()
 
     def _remove_state(self) -> None:
-        if not self.state_root.exists():
-            return
-        for child in self.state_root.iterdir():
-            if is_bpffs(child):
-                Bpffs(child).unmount()
-            else:
-                with contextlib.suppress(OSError):
-                    child.rmdir()
-        self.state_root.rmdir()
+        remove_state(self.state_root)
+
+
+def state_root(prefix: str) -> Path:
+    """Where the datapaths of world `prefix` keep their bpffs (one directory per host)."""
+    return Path("/run") / prefix
+
+
+def remove_state(root: Path) -> None:
+    """Unmount every bpffs under `root` (a world's state directory) and remove it."""
+    if not root.exists():
+        return
+    for child in root.iterdir():
+        if is_bpffs(child):
+            Bpffs(child).unmount()
+        else:
+            with contextlib.suppress(OSError):
+                child.rmdir()
+    root.rmdir()
+
+
+def leftover_state() -> list[Path]:
+    """State directories of this process's worlds that are still there."""
+    return sorted(root for prefix in made_prefixes() if (root := state_root(prefix)).exists())

@@ -46,6 +46,11 @@ def namespaces(prefix: str = PREFIX) -> list[str]:
 _PREFIXES: set[str] = set()   # the prefixes of every world this process made
 
 
+def made_prefixes() -> list[str]:
+    """The prefixes of every world this process made."""
+    return sorted(_PREFIXES)
+
+
 def leftovers() -> list[str]:
     """Namespaces of worlds made by this process that still exist (other processes' worlds are not ours)."""
     return sorted(name for prefix in _PREFIXES for name in namespaces(prefix + "-"))
