@@ -1,6 +1,7 @@
 """The `midonet` command: the entry point (`midonet = midonet.cli.main:main`) and its command tree.
 
     midonet up | api                          run the all-in-one, or the API alone        (cli.serve)
+    midonet agent --store URL --host-id UUID  one host's agent on the Linux datapath     (cli.agent)
     midonet list | show | create | update | delete KIND ...   any resource of the API  (cli.resources)
     midonet host register | list                                                        (cli.hosts)
     midonet link | unlink | bind | unbind | tunnel-zone-host   relations between objects  (cli.relations)
@@ -18,7 +19,7 @@ from __future__ import annotations
 import typer
 
 from midonet import __version__
-from midonet.cli import hosts, relations, resources, sandbox, serve, trace
+from midonet.cli import agent, hosts, relations, resources, sandbox, serve, trace
 from midonet.cli.resources import ApiOpt, PasswordOpt, ProjectOpt, UserOpt
 from midonet.cli.settings import Connection
 
@@ -42,6 +43,7 @@ def root(ctx: typer.Context, api: ApiOpt = None, username: UserOpt = None, passw
 
 
 serve.register(app)
+agent.register(app)
 resources.register(app)
 hosts.register(app)
 relations.register(app)

@@ -1,0 +1,172 @@
+"""`midonet agent`: one host's agent on the Linux datapath of the current network namespace.
+
+    midonet agent --store zookeeper://HOSTS[/ROOT] --host-id UUID [--host-name NAME] [--data-dir DIR]
+                  [--bpffs DIR] [--tunnel-ip IP]
+
+Opens a session on the store (a ZooKeeper ensemble: the agents of several hosts share it), creates the
+`LinuxDatapath` of this namespace (its bpffs on DIR, default /run/midonet/datapath/midonet), registers the host
+(`--host-name`, default the host id), discovers the interfaces with the Linux backend's interface source (rescanned
+on every netlink link or address event and on every tick), and runs until SIGINT or SIGTERM.
+
+Stopping keeps the kernel side: the datapath is released, not closed (its pinned maps, programs and flows keep
+forwarding; an agent started again on the same `--bpffs` reattaches), and the store session is closed, which drops
+this host's `alive` and the ports' `active` state keys.
+
+`--tunnel-ip`, when given, must be an address of an interface of this namespace: the address the tunnel zone
+names this host by (the agent reads it from the tunnel zone; the option only checks it is really here).
+`--data-dir` keeps the flow state on disk (default: in memory only).
+
+Bad options end with one `error: ...` line and status 1 (`AgentOptions.parse` checks them before anything runs).
+
+May import: `midonet.agent`, `midonet.datapath`, `midonet.store`, `midonet.cli.output`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from midonet.cli.output import fail
+
+if TYPE_CHECKING:
+    from midonet.agent.host import InterfaceInfo
+    from midonet.datapath.linux import LinuxInterfaceSource
+
+TICK_INTERVAL = 1.0
+
+
+class AgentOptionError(ValueError):
+    """An option is wrong; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    store: str
+    host_id: str
+    host_name: str
+    data_dir: Path | None
+    bpffs: Path | None
+    tunnel_ip: str | None
+
+    @classmethod
+    def parse(cls, store: str, host_id: str, host_name: str | None = None, data_dir: Path | None = None,
+              bpffs: Path | None = None, tunnel_ip: str | None = None) -> AgentOptions:
+        if not store.startswith("zookeeper://") or not store.removeprefix("zookeeper://").split("/")[0]:
+            raise AgentOptionError(f"--store wants zookeeper://HOST:PORT[,...][/ROOT], got {store!r}")
+        try:
+            ident = str(uuid.UUID(host_id))
+        except ValueError:
+            raise AgentOptionError(f"--host-id wants a UUID, got {host_id!r}") from None
+        if tunnel_ip is not None:
+            try:
+                tunnel_ip = str(ipaddress.IPv4Address(tunnel_ip))
+            except ValueError:
+                raise AgentOptionError(f"--tunnel-ip wants an IPv4 address, got {tunnel_ip!r}") from None
+        if host_name is not None and not host_name.strip():
+            raise AgentOptionError("--host-name must not be empty")
+        return cls(store, ident, host_name or ident, data_dir, bpffs, tunnel_ip)
+
+
+class WallClock:
+    """The agent's clock: seconds since the epoch (flow state on disk and from peers carries such times)."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+class LinuxInterfaces:
+    """The agent's `InterfaceSource` over the Linux backend's (same fields, another class)."""
+
+    def __init__(self, source: LinuxInterfaceSource) -> None:
+        self._source = source
+
+    def scan(self) -> list[InterfaceInfo]:
+        from midonet.agent.host import InterfaceInfo
+
+        return [InterfaceInfo(**dataclasses.asdict(link)) for link in self._source.scan()]
+
+
+def run(options: AgentOptions) -> int:
+    """Run the agent until SIGINT/SIGTERM; 0 on a clean stop."""
+    from midonet.agent import Agent, AgentConfig
+    from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource, unavailable
+    from midonet.store.factory import open_store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reason = unavailable()
+    if reason is not None:
+        fail(f"the Linux datapath cannot run here: {reason}")
+    source = LinuxInterfaceSource()
+    if options.tunnel_ip is not None:
+        local = {a.split("/")[0] for link in source.scan() for a in link.addresses}
+        if options.tunnel_ip not in local:
+            fail(f"--tunnel-ip {options.tunnel_ip} is not an address of this namespace's interfaces")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    store = datapath = None
+    try:
+        try:
+            store = open_store(options.store, owner=f"agent-{options.host_id}")
+        except Exception as e:  # any backend failure is a start-up error the user must see in one line
+            fail(f"cannot open the store {options.store!r}: {e}")
+        try:
+            datapath = LinuxDatapath("midonet", state_dir=options.bpffs)
+        except Exception as e:
+            fail(f"cannot create the Linux datapath: {e}")
+        config = AgentConfig(name=options.host_name, tick_interval=TICK_INTERVAL, data_dir=options.data_dir)
+        agent = Agent(options.host_id, store, datapath, WallClock(), interfaces=LinuxInterfaces(source),
+                      config=config).start()
+        source.watch(agent.interfaces_changed)
+        typer.echo(f"agent {options.host_id} ({options.host_name}) running; stop with SIGTERM", err=True)
+        stop.wait()
+        typer.echo("stopping", err=True)
+        return 0
+    finally:
+        source.close()
+        if datapath is not None:
+            datapath.release()
+        if store is not None:
+            store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+StoreOpt = Annotated[str, typer.Option("--store", help="zookeeper://HOST:PORT[,...][/ROOT]", show_default=False)]
+HostIdOpt = Annotated[str, typer.Option("--host-id", help="this host's UUID", show_default=False)]
+HostNameOpt = Annotated[str | None, typer.Option("--host-name", help="the Host record's name [the host id]",
+                                                 show_default=False)]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="where flow state is kept [memory only]",
+                                                 show_default=False)]
+BpffsOpt = Annotated[Path | None, typer.Option("--bpffs", help="the datapath's bpffs "
+                                               "[/run/midonet/datapath/midonet]", show_default=False)]
+TunnelIpOpt = Annotated[str | None, typer.Option("--tunnel-ip", help="this host's underlay address (checked)",
+                                                 show_default=False)]
+
+
+def agent(store: StoreOpt = "", host_id: HostIdOpt = "", host_name: HostNameOpt = None,
+          data_dir: DataDirOpt = None, bpffs: BpffsOpt = None, tunnel_ip: TunnelIpOpt = None) -> None:
+    """One host's agent on the Linux datapath of this network namespace."""
+    try:
+        options = AgentOptions.parse(store, host_id, host_name, data_dir, bpffs, tunnel_ip)
+    except AgentOptionError as e:
+        fail(str(e))
+    raise typer.Exit(run(options))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("agent", rich_help_panel="Run")(agent)
