@@ -62,7 +62,8 @@ class ZooKeeperServer:
     """One standalone ZooKeeper server; a context manager (start on enter, stop on exit)."""
 
     def __init__(self, *, java_dir: Path = JAVA_DIR, startup_timeout: float = 30.0,
-                 tick_ms: int = 500, heap_mb: int = 256) -> None:
+                 tick_ms: int = 500, heap_mb: int = 256, address: str = "127.0.0.1") -> None:
+        self.address = address      # where it listens (the testbed uses an address of its underlay)
         self.java_dir = java_dir
         self.startup_timeout = startup_timeout
         self.tick_ms = tick_ms
@@ -73,10 +74,10 @@ class ZooKeeperServer:
 
     @property
     def hosts(self) -> str:
-        """The connection string, `127.0.0.1:PORT`."""
+        """The connection string, `ADDRESS:PORT` (`127.0.0.1:PORT` by default)."""
         if self._process is None:
             raise ZooKeeperError("the server is not running")
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -113,7 +114,7 @@ class ZooKeeperServer:
             f"tickTime={self.tick_ms}\n"
             f"dataDir={directory / 'data'}\n"
             f"clientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\n"
+            f"clientPortAddress={self.address}\n"
             "admin.enableServer=false\n"
             "4lw.commands.whitelist=*\n"
             "maxClientCnxns=0\n"
@@ -139,7 +140,7 @@ class ZooKeeperServer:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise ZooKeeperError(f"ZooKeeper exited with {self._process.returncode}: {self._log_tail()}")
-            client = KazooClient(hosts=f"127.0.0.1:{self.port}", timeout=2.0, logger=_quiet)
+            client = KazooClient(hosts=f"{self.address}:{self.port}", timeout=2.0, logger=_quiet)
             try:
                 client.start(timeout=1.0)
                 client.get_children("/")
