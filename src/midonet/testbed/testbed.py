@@ -25,12 +25,17 @@ namespaces and links named `mn-underlay`, `mn-h<N>`, `mn-vm<N>`, `mn-ul-root` (e
 belong to other tests) and the mounts under /run/mn-testbed; it ends no process it did not start (a leftover
 agent's namespace is deleted under it and its process exits on its own or is left to its owner).
 
+One testbed per machine (the names are fixed): a running testbed holds an flock on /run/mn-testbed.lock (with its
+PID inside); a second `up()`, and `cleanup()`, refuse while it is held, so cleaning up never removes a live
+testbed. The lock goes with its process, so a testbed whose process was killed leaves leftovers to `cleanup()`.
+
 May import: `midonet.packets`, `midonet.testing.zookeeper`; everything else runs as processes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -53,6 +58,7 @@ ROOT_LINK = "mn-ul-root"
 ROOT_ADDRESS = "10.99.0.254"
 UNDERLAY_PREFIX = "10.99.0"
 STATE_ROOT = Path("/run/mn-testbed")
+LOCK = Path("/run/mn-testbed.lock")
 OURS = re.compile(r"^mn-(underlay|h\d+|vm\d+|ul-root)$")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -124,8 +130,37 @@ def _unmount_under(root: Path) -> None:
         sh("umount", "-l", point, check=False)
 
 
+def _lock() -> int:
+    """Take the testbed lock (one testbed per machine: the names are fixed); its fd. TestbedError if taken."""
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise TestbedError(f"another testbed is running (process {holder or '?'} holds {LOCK})") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    os.close(fd)
+
+
 def cleanup() -> list[str]:
-    """Remove the leftovers of testbeds (see the module docstring); the names removed."""
+    """Remove the leftovers of testbeds (see the module docstring); the names removed. TestbedError while a
+    testbed is running (its process holds the lock): a live testbed is not a leftover."""
+    fd = _lock()
+    try:
+        return _remove_leftovers()
+    finally:
+        _unlock(fd)
+
+
+def _remove_leftovers() -> list[str]:
     removed = []
     _unmount_under(STATE_ROOT)
     for ns in netns_names():
@@ -201,6 +236,7 @@ class Testbed:
     api_process: subprocess.Popen[bytes] | None = None
     api_port: int = 0
     zk_root: str = "/mn-testbed"
+    _lock_fd: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -214,9 +250,12 @@ class Testbed:
     # ---- life ----
 
     def up(self) -> Testbed:
+        self._lock_fd = _lock()
         leftovers = [ns for ns in netns_names() if OURS.match(ns)]
         if leftovers:
-            raise TestbedError(f"leftovers of another testbed: {', '.join(leftovers)} (run cleanup())")
+            _unlock(self._lock_fd)
+            self._lock_fd = None
+            raise TestbedError(f"leftovers of a testbed that died: {', '.join(leftovers)} (run cleanup())")
         try:
             STATE_ROOT.mkdir(parents=True, exist_ok=True)
             self._underlay()
@@ -261,6 +300,9 @@ class Testbed:
             attempt(sh, "ip", "link", "del", ROOT_LINK)
         shutil.rmtree(STATE_ROOT, ignore_errors=True)
         self.hosts, self.vms, self.zookeeper, self.api_process = [], [], None, None
+        if self._lock_fd is not None:
+            _unlock(self._lock_fd)
+            self._lock_fd = None
         if errors:
             raise TestbedError("; ".join(errors))
 
