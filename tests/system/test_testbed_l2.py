@@ -127,6 +127,33 @@ def test_ping_across_two_hosts_through_a_router(testbed: Testbed) -> None:
     assert_kernel_forwards(testbed, vm1, vm2.ip, (h1, h2))
 
 
+def test_an_agent_stops_on_sigterm_keeping_its_kernel_datapath(testbed: Testbed) -> None:
+    h1, h2 = testbed.add_host(), testbed.add_host()
+    vm1 = testbed.add_vm(h1, "10.0.0.1/24")
+    vm2 = testbed.add_vm(h2, "10.0.0.2/24")
+    client = Client(testbed.api_url, "admin", testbed.password)
+    wait_alive(testbed, client)
+    tunnel_zone(testbed, client)
+    bridge = str(client.create("bridges", {"name": "br", "tenantId": TENANT})["id"])
+    client.bind(h1.host_id, bridge_port(client, bridge), vm1.interface)
+    client.bind(h2.host_id, bridge_port(client, bridge), vm2.interface)
+    ping_until(testbed, vm1, vm2.ip)
+
+    assert h1.stop_agent() == 0, logs(testbed)
+    assert "stopping" in h1.log_tail()
+    # The store session is closed: the host is not alive any more (its ephemeral key went with the session).
+    deadline = time.monotonic() + WAIT
+    while client.get("hosts", h1.host_id).get("alive"):
+        assert time.monotonic() < deadline, "the stopped agent's host is still alive"
+        time.sleep(0.2)
+    # The kernel side stays: the pinned maps open, the program is still on the VM's interface.
+    assert (Path(h1.bpffs) / "tc" / "globals" / "mn_flows").exists()
+    hits, misses = kernel_counters(h1)
+    assert hits + misses > 0
+    assert "bpf" in h1.run("tc", "filter", "show", "dev", vm1.interface, "ingress").stdout
+    assert h2.alive()
+
+
 def assert_kernel_forwards(bed: Testbed, vm_from: Vm, ip: str, hosts: tuple[Host, ...]) -> None:
     """`ping -c COUNT` answers, and all but the first request went through the kernel on every host."""
     before = [kernel_counters(h) for h in hosts]

@@ -192,6 +192,13 @@ class Host:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def stop_agent(self) -> int | None:
+        """SIGTERM the agent (SIGKILL if it does not end in time); its exit status (None: never started)."""
+        if self.process is None:
+            return None
+        _end(self.process)
+        return self.process.returncode
+
     def log_tail(self, size: int = 3000) -> str:
         try:
             return self.log.read_text(errors="replace")[-size:]
