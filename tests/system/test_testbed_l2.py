@@ -127,7 +127,7 @@ def test_ping_across_two_hosts_through_a_router(testbed: Testbed) -> None:
     assert_kernel_forwards(testbed, vm1, vm2.ip, (h1, h2))
 
 
-def test_an_agent_stops_on_sigterm_keeping_its_kernel_datapath(testbed: Testbed) -> None:
+def test_an_agent_stops_on_sigterm_keeping_its_kernel_datapath_and_restarts(testbed: Testbed) -> None:
     h1, h2 = testbed.add_host(), testbed.add_host()
     vm1 = testbed.add_vm(h1, "10.0.0.1/24")
     vm2 = testbed.add_vm(h2, "10.0.0.2/24")
@@ -152,6 +152,11 @@ def test_an_agent_stops_on_sigterm_keeping_its_kernel_datapath(testbed: Testbed)
     assert hits + misses > 0
     assert "bpf" in h1.run("tc", "filter", "show", "dev", vm1.interface, "ingress").stdout
     assert h2.alive()
+
+    # Started again on the same bpffs, it reattaches and the VMs talk again.
+    testbed.start_agent(h1)
+    wait_alive(testbed, client)
+    ping_until(testbed, vm1, vm2.ip)
 
 
 def assert_kernel_forwards(bed: Testbed, vm_from: Vm, ip: str, hosts: tuple[Host, ...]) -> None:

@@ -104,7 +104,7 @@ class PortBindings:
     def start(self) -> None:
         """Create the overlay port and start watching this host's bound ports."""
         try:
-            self._vxlan_port = self._dp.add_port(VXLAN_PORT_NAME, PortKind.VXLAN).number
+            self._vxlan_port = self._attach(VXLAN_PORT_NAME, PortKind.VXLAN)
         except DatapathError as e:
             log.error("host %s: cannot create the VXLAN overlay port: %s", self.host_id, e)
             self.failures["vxlan_port"] += 1
@@ -212,9 +212,17 @@ class PortBindings:
             if port_id not in self._active:
                 self._activate(port_id, name, key)
 
+    def _attach(self, name: str, kind: PortKind) -> int:
+        """The datapath port `name`: the one a previous agent left on a datapath it reattached to (a restarted
+        `midonet agent` on the same bpffs: the kernel flows keep their port numbers), else a new one."""
+        for port in self._dp.ports():
+            if port.name == name and port.kind == kind:
+                return port.number
+        return self._dp.add_port(name, kind).number
+
     def _activate(self, port_id: str, interface: str, tunnel_key: int) -> None:
         try:
-            number = self._dp.add_port(interface).number
+            number = self._attach(interface, PortKind.NETDEV)
         except DatapathError as e:
             log.warning("host %s: cannot bind port %s to %s: %s", self.host_id, port_id, interface, e)
             self.failures["add_port"] += 1

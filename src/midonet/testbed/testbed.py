@@ -298,11 +298,10 @@ class Testbed:
         if self.zookeeper is not None:
             attempt(self.zookeeper.stop)
         attempt(_unmount_under, STATE_ROOT)
-        for vm in self.vms:
-            attempt(sh, "ip", "netns", "del", vm.netns)
-        for host in self.hosts:
-            attempt(sh, "ip", "netns", "del", host.netns)
-        attempt(sh, "ip", "netns", "del", UNDERLAY_NS)
+        present = set(netns_names())
+        for ns in [vm.netns for vm in self.vms] + [host.netns for host in self.hosts] + [UNDERLAY_NS]:
+            if ns in present:     # a failed start may not have made it
+                attempt(sh, "ip", "netns", "del", ns)
         if sh("ip", "link", "show", ROOT_LINK, check=False).returncode == 0:
             attempt(sh, "ip", "link", "del", ROOT_LINK)
         shutil.rmtree(STATE_ROOT, ignore_errors=True)
@@ -361,13 +360,20 @@ class Testbed:
         in_ns(UNDERLAY_NS, "ip", "link", "set", f"mn-ul{index}", "master", UNDERLAY_BRIDGE, "up")
         host.run("ip", "addr", "add", f"{host.address}/24", "dev", "ul0")
         host.run("ip", "link", "set", "ul0", "up")
-        with open(host.log, "wb") as log:
-            host.process = subprocess.Popen(
-                ["nsenter", f"--net=/run/netns/{ns}", *midonet_command(), "agent", "--store", self.store_url,
-                 "--host-id", host.host_id, "--host-name", name or ns, "--bpffs", str(host.bpffs),
-                 "--data-dir", str(state / "data"), "--tunnel-ip", host.address],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.start_agent(host, name or ns)
         return host
+
+    def start_agent(self, host: Host, name: str | None = None) -> None:
+        """Start the host's `midonet agent` (again, after `Host.stop_agent`: it reattaches to its bpffs)."""
+        if host.alive():
+            raise TestbedError(f"the agent of {host.netns} is running")
+        state = host.bpffs.parent
+        with open(host.log, "ab") as log:
+            host.process = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{host.netns}", *midonet_command(), "agent", "--store",
+                 self.store_url, "--host-id", host.host_id, "--host-name", name or host.netns,
+                 "--bpffs", str(host.bpffs), "--data-dir", str(state / "data"), "--tunnel-ip", host.address],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def add_vm(self, host: Host, address: str, *, mac: str | None = None, gateway: str | None = None,
                mtu: int = 1500, ipv6: bool = False) -> Vm:

@@ -105,3 +105,20 @@ def test_an_interface_the_datapath_cannot_attach_is_counted(sessions: Sessions, 
     sessions.flush()
     interfaces(rec, bindings, ghost=True)                        # the source says so; the datapath has none
     assert bindings.active() == {} and bindings.failures["add_port"] == 1
+
+
+def test_ports_a_previous_agent_left_on_the_datapath_are_adopted(sessions: Sessions, rec: Recorder,
+                                                                 dp: MemoryDatapath) -> None:
+    overlay = dp.add_port("tnvxlan-overlay", PortKind.VXLAN).number      # a reattached datapath keeps its ports
+    tap = dp.add_port("tap0").number
+    sessions.operator.create(Host(id=ME))
+    bindings = PortBindings(ME, sessions.agent, dp, rec.gate, rec.invalidate)
+    bindings.start()
+    net = sessions.topology.bridge("net")
+    port = sessions.topology.port(net, host_id=ME, interface="tap0")
+    sessions.flush()
+    interfaces(rec, bindings, tap0=True)
+    binding = bindings.binding(port.id)
+    assert bindings.vxlan_port == overlay
+    assert binding is not None and binding.dp_port == tap
+    assert sorted(p.number for p in dp.ports()) == sorted([overlay, tap])
