@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DATA_DIR ?= $(CURDIR)/data
 LISTEN ?= 127.0.0.1:8181
-APT_PACKAGES := zookeeper python3 python3-venv clang llvm libbpf-dev bpftool iproute2
+APT_PACKAGES := zookeeper python3 python3-venv clang llvm libbpf-dev bpftool iproute2 iputils-ping
 BPF_SRC := src/midonet/datapath/linux/bpf/dp.c
 BPF_OBJ := build/bpf/dp.o
 
