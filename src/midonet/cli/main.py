@@ -7,7 +7,9 @@
     midonet link | unlink | bind | unbind | tunnel-zone-host   relations between objects  (cli.relations)
     midonet trace --step PORT_ID:SPEC ...     offline what-if simulation of packets      (cli.trace)
     midonet sandbox run FILE.yaml [--json]    a scenario on fake hosts, in one process   (cli.sandbox)
-    midonet testbed down                      remove a dead testbed's namespaces, mounts  (cli.testbed)
+    midonet testbed run | up FILE.yaml        a scenario on namespaces with real agents  (cli.testbed)
+    midonet testbed exec VM -- CMD | down     run in a VM / remove a dead testbed         (cli.testbed)
+    midonet demo                              router, bridges, floating IP: ping and TCP (cli.demo)
 
 Connection options (`--api`, `--username`, `--password`, `--project`) may come before the command or after
 it; the environment and `~/.midonetrc` fill in the rest (cli.settings).
@@ -20,7 +22,7 @@ from __future__ import annotations
 import typer
 
 from midonet import __version__
-from midonet.cli import agent, hosts, relations, resources, sandbox, serve, testbed, trace
+from midonet.cli import agent, demo, hosts, relations, resources, sandbox, serve, testbed, trace
 from midonet.cli.resources import ApiOpt, PasswordOpt, ProjectOpt, UserOpt
 from midonet.cli.settings import Connection
 
@@ -51,6 +53,7 @@ relations.register(app)
 trace.register(app)
 sandbox.register(app)
 testbed.register(app)
+demo.register(app)
 
 
 def main() -> None:

@@ -130,15 +130,22 @@ def _unmount_under(root: Path) -> None:
         sh("umount", "-l", point, check=False)
 
 
-def _lock() -> int:
-    """Take the testbed lock (one testbed per machine: the names are fixed); its fd. TestbedError if taken."""
+def _lock(wait: float = 0.0) -> int:
+    """Take the testbed lock (one testbed per machine: the names are fixed), waiting for it up to `wait` seconds;
+    its fd. TestbedError if still taken."""
     fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip()
-        os.close(fd)
-        raise TestbedError(f"another testbed is running (process {holder or '?'} holds {LOCK})") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise TestbedError(f"another testbed is running (process {holder or '?'} holds {LOCK})") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
@@ -215,12 +222,14 @@ class Vm:
     host: Host
     interface: str
     mac: str
-    address: str                      # IP/prefix
+    address: str | None               # IP/prefix (None: a VM with no address, e.g. a mirror's monitor)
     gateway: str | None
     mtu: int
 
     @property
     def ip(self) -> str:
+        if self.address is None:
+            raise TestbedError(f"{self.netns} has no address")
         return self.address.split("/")[0]
 
     def run(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -243,6 +252,7 @@ class Testbed:
     api_process: subprocess.Popen[bytes] | None = None
     api_port: int = 0
     zk_root: str = "/mn-testbed"
+    lock_wait: float = 0.0            # seconds `up()` waits for another testbed to finish (the lock)
     _lock_fd: int | None = None
 
     @property
@@ -257,7 +267,7 @@ class Testbed:
     # ---- life ----
 
     def up(self) -> Testbed:
-        self._lock_fd = _lock()
+        self._lock_fd = _lock(self.lock_wait)
         leftovers = [ns for ns in netns_names() if OURS.match(ns)]
         if leftovers:
             _unlock(self._lock_fd)
@@ -375,7 +385,7 @@ class Testbed:
                  "--bpffs", str(host.bpffs), "--data-dir", str(state / "data"), "--tunnel-ip", host.address],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def add_vm(self, host: Host, address: str, *, mac: str | None = None, gateway: str | None = None,
+    def add_vm(self, host: Host, address: str | None, *, mac: str | None = None, gateway: str | None = None,
                mtu: int = 1500, ipv6: bool = False) -> Vm:
         index = len(self.vms) + 1
         ns = f"mn-vm{index}"
@@ -391,7 +401,8 @@ class Testbed:
            "netns", ns)
         host.run("ip", "link", "set", vm.interface, "mtu", str(mtu), "up")
         vm.run("ip", "link", "set", "eth0", "address", mac, "mtu", str(mtu), check=True)
-        vm.run("ip", "addr", "add", address, "dev", "eth0", check=True)
+        if address is not None:
+            vm.run("ip", "addr", "add", address, "dev", "eth0", check=True)
         vm.run("ip", "link", "set", "eth0", "up", check=True)
         if gateway is not None:
             vm.run("ip", "route", "add", "default", "via", gateway, check=True)
