@@ -62,6 +62,7 @@ from midonet.testing.scenario.model import (
 
 CAPTURE = 1.5            # seconds a step's captures run (less when every expectation held and none is negative)
 ARP_WAIT = 2.0
+SETTLE = 1.0             # seconds for what one agent learned (a MAC) to reach the others through the store
 READY_TIMEOUT = 30.0
 ETH_P_ALL = 3
 PACKET_OUTGOING = 4
@@ -313,6 +314,7 @@ class TestbedRun:
                     continue
                 if m.peek("eth_type") == ETH_TYPE_ARP and m.peek("arp_spa") == hop and m.peek("arp_op") == 2:
                     known[hop] = str(m.peek("arp_sha"))
+                    time.sleep(SETTLE)     # the MAC the answer taught the bridge reaches the other agents
                     return known[hop]
         return None
 
