@@ -1,5 +1,6 @@
 """Scenario files: a deployment and its traffic, described once, played by `midonet sandbox` (fake hosts in one
-process) and by `midonet testbed run` (network namespaces, `testing.testbed_run`). The format is documented in `docs/sandbox.md`.
+process) and by `midonet testbed run` (network namespaces, `testing.testbed_run`). The format is documented in
+`docs/sandbox.md`.
 
     model    -- the typed records: `Scenario`, `HostSpec`, `ObjectSpec`, `VmSpec`, the steps; `REFERENCES`;
                 places in the file and `ScenarioError` (file, line, place, what)
