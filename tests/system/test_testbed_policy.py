@@ -132,6 +132,14 @@ def silent(cloud: Cloud, vm_from: Vm, ip: str) -> None:
         assert time.monotonic() < deadline, f"{ip} still answers: {result.stdout}\n{logs(cloud.bed)}"
 
 
+def assert_active(cloud: Cloud, port: str, active: bool) -> None:
+    """Wait until the API says the port is (or is not) active."""
+    deadline = time.monotonic() + WAIT
+    while bool(cloud.client.get("ports", port).get("active")) != active:
+        assert time.monotonic() < deadline, f"port {port} not {'active' if active else 'inactive'}\n{logs(cloud.bed)}"
+        time.sleep(0.2)
+
+
 def chain(cloud: Cloud, name: str, *rules: dict[str, object]) -> str:
     chain_id = str(cloud.client.create("chains", {"name": name, "tenantId": TENANT})["id"])
     for position, rule in enumerate(rules, start=1):
@@ -223,13 +231,17 @@ def test_a_floating_ip_on_the_router_reaches_the_vm_and_answers_from_the_floatin
 
 
 def test_a_bound_interface_down_stops_traffic_and_up_brings_it_back(cloud: Cloud) -> None:
-    host, interface = cloud.h2, cloud.vm2.interface
+    # The agent hears the link go (netlink): the port is no longer active, then active again.
+    host, interface, port = cloud.h2, cloud.vm2.interface, cloud.vm_ports[cloud.vm2.netns]
     answers(cloud, cloud.vm1, cloud.vm2.ip)
+    assert_active(cloud, port, True)
     try:
         host.run("ip", "link", "set", interface, "down")
         silent(cloud, cloud.vm1, cloud.vm2.ip)
+        assert_active(cloud, port, False)
     finally:
         host.run("ip", "link", "set", interface, "up")
+    assert_active(cloud, port, True)
     answers(cloud, cloud.vm1, cloud.vm2.ip)
     answers(cloud, cloud.vm2, cloud.vm1.ip)
 
@@ -251,12 +263,13 @@ s.connect(("{ip}", {port}))
 s.settimeout(0.3)
 deadline = time.monotonic() + 15
 while True:
-    s.send(b"who am I")
     try:
+        s.send(b"who am I")
         data, peer = s.recvfrom(100)
         break
-    except TimeoutError:
+    except (TimeoutError, ConnectionRefusedError):   # not listening yet: no answer, or port unreachable
         if time.monotonic() > deadline:
             raise
+        time.sleep(0.1)
 print(peer[0], data.decode())
 """
