@@ -164,7 +164,7 @@ class TestbedRun:
             for vm in scenario.bindings:
                 self._bind(vm)
         self._wait_active()
-        self.log("built: playing the traffic")
+        self.log("built")
         return self
 
     def setup_summary(self) -> str:
