@@ -34,7 +34,6 @@ May import: `midonet.state`, `agent.flowstate_wire`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import struct
@@ -47,6 +46,7 @@ from midonet.agent.flowstate_wire import MAX_PAYLOAD, FlowStateMessage, Malforme
 from midonet.state.clock import Clock
 from midonet.state.conntrack import ConnTrackKey
 from midonet.state.nat import NatBinding, NatKey
+from midonet.store.files import fsync_directory, lock_directory
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +123,11 @@ class FlowStateStorage:
         if self.directory is None:
             return SavedState()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            lock_fd = lock_directory(self.directory, LOCK_NAME)
         except OSError as e:
             raise StorageError(f"cannot open the flow state in {self.directory}: {e}") from e
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(lock_fd)
-            raise StorageError(f"the flow state in {self.directory} is in use by another agent") from None
+        if lock_fd is None:
+            raise StorageError(f"the flow state in {self.directory} is in use by another agent")
         self._lock_fd = lock_fd
         try:
             self._load()
@@ -284,11 +280,7 @@ class FlowStateStorage:
                                 and (b := e.binding) is not None))
 
     def _fsync_directory(self) -> None:
-        fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(self.path.parent)
 
 
 def _pack(time: float, payload: bytes) -> bytes:

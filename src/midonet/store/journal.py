@@ -23,7 +23,6 @@ May import: `midonet.topology.errors`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, assert_never
 
+from midonet.store.files import fsync_directory, lock_directory
 from midonet.topology.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -149,15 +149,11 @@ class Journal:
     def open(self) -> Image:
         """Lock the directory, load the snapshot and replay the log; compacts before returning."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            lock_fd = lock_directory(self.directory, "store.lock")
         except OSError as e:
             raise StorageError(f"cannot open the store in {self.directory}: {e}") from e
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(lock_fd)
-            raise StorageError(f"the store in {self.directory} is in use by another process") from None
+        if lock_fd is None:
+            raise StorageError(f"the store in {self.directory} is in use by another process")
         self._lock_fd = lock_fd
         try:
             image = self._load()
@@ -245,11 +241,7 @@ class Journal:
         self._appended = 0
 
     def _fsync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(self.directory)
 
     def close(self) -> None:
         for name in ("_log_fd", "_lock_fd"):
