@@ -26,7 +26,12 @@ is set, by tests by hand (with a `FakeClock`).
 
 Lifecycle: `start()` registers the host, creates the overlay port, starts the watches and takes the datapath's
 upcalls; `stop()` removes this agent's flows, ports and state keys and cancels its watches (closing the store
-session, which the caller owns, would remove the state keys too).
+session, which the caller owns, would remove the state keys too). `detach()` is the stop of an agent that will be
+started again on the same datapath (`midonet agent` on SIGTERM): it only stops handling packets and deletes the
+host's `alive` key; the caller releases the datapath (its flows keep forwarding) and closes the session. The peers
+go on tunnelling to this host's ports meanwhile (`topology_cache` port locations), and the next agent inherits
+the datapath's flows (`FlowTable.inherit`): they forward until `inherited_grace` seconds after its bindings are
+published, then go, and their packets are simulated afresh.
 
 After every event (outside the lock, `_after`): the flow-state frames queued outside a packet (a moved port's
 state requested) are sent, the SNAT blocks "not yet" answers asked for are leased through the store
@@ -64,7 +69,7 @@ from midonet.agent.waiting_room import CAPACITY, WAIT_TIMEOUT, WaitingRoom
 from midonet.agent.workflow import PacketWorkflow
 from midonet.datapath.base import Datapath, Upcall
 from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
-from midonet.simulation.results import FlowTag
+from midonet.simulation.results import FLOW_EXPIRATION, FlowTag
 from midonet.state.clock import Clock
 from midonet.state.randomness import RandomSource, SeededRandom
 from midonet.store.base import Store
@@ -72,6 +77,7 @@ from midonet.store.base import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_UNDERLAY_MTU = 1500
+INHERITED_GRACE = 5.0
 AFTER_ROUNDS = 4
 
 
@@ -85,6 +91,7 @@ class AgentConfig:
     tracing: bool = False                             # trace every simulation (`workflow.last_result.trace`)
     admission: AdmissionConfig | None = DEFAULT_ADMISSION  # upcall token buckets (None: admit everything)
     data_dir: Path | None = None                      # where the flow state is kept (None: in memory only)
+    inherited_grace: float = INHERITED_GRACE          # a reattached datapath's flows live this long once bound
 
 
 class Agent:
@@ -121,6 +128,7 @@ class Agent:
                                        config=self.simulation_config, tracing=config.tracing,
                                        admission=self.admission, replicator=self.flow_state)
         self.host.on_interfaces(self.bindings.set_interfaces)
+        self.bindings.on_settled(self._settled)
         self.bindings.on_activated(lambda port: self.flow_state.port_bound(port.id, port.previous_host_id))
         self.gate.set_after(self._after)
         self._registry = registry_for(self.statistics, host_id)
@@ -136,6 +144,8 @@ class Agent:
                 return self
             self.flow_state.start()
             self._running = True
+            if self.flows.inherit(self.clock.now() + FLOW_EXPIRATION):
+                log.info("agent %s: %d flows inherited from a previous agent", self.host_id, self.flows.inherited)
             self.host.start()
             self.bindings.start()
             self.tunnels.start()
@@ -167,6 +177,21 @@ class Agent:
             self.waiting.clear()
             self.host.stop()
         log.info("agent %s stopped", self.host_id)
+
+    def detach(self) -> None:
+        """Stop for a restart: stop handling packets and the tick, and delete `alive` first, so the peers keep
+        sending to this host's ports (their `active` keys go with the session, which the caller closes next, and
+        the datapath, released, keeps forwarding; `agent.topology_cache` port locations)."""
+        with self.gate.lock:
+            if not self._running:
+                return
+            self._running = False
+            self.host.withdraw()
+        self.datapath.on_upcall(self._stopped)
+        self._stopping.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=10)
+        log.info("agent %s detached", self.host_id)
 
     def __enter__(self) -> Agent:
         return self.start()
@@ -208,8 +233,9 @@ class Agent:
             return
         self.gate.count()
         with self.gate.lock:
-            if self.host.keep_alive():
+            if self.host.alive_lost():          # the ports first: `alive` says they are published
                 self.bindings.republish()
+                self.host.keep_alive()
             self.host.rescan()
             self.flows.expire()
             if self.flows.needs_reconcile:
@@ -267,6 +293,11 @@ class Agent:
             self.workflow.retry_ready()
             if not (self.tables.nat_leaser.has_pending or self.flow_state.has_outbox):
                 return
+
+    def _settled(self) -> None:
+        """Every port that can be bound here is (under the gate): say so, and give inherited flows their grace."""
+        self.host.mark_bound()
+        self.flows.inherit_until(self.clock.now() + self.config.inherited_grace)
 
     def _stopped(self, upcall: Upcall) -> None:
         self.counters.drop(AgentDrop.STOPPED)

@@ -13,6 +13,10 @@ active binding the agent
 5. tells the listeners (`on_activated`: flow-state replication fetches a moved port's state from its
    `previous_host_id`, spec 4.5).
 
+Once the Host record and every port record it names have been heard and reconciled, the bindings are *settled*:
+every port that can be bound here has its `active` key. The `on_settled` listeners hear it once (the host service
+then says `"bound": true` in `alive`, which tells the peers that a missing `active` key means the port is down).
+
 Interface down or gone, unbinding, the port deleted or rebound elsewhere: the datapath port is removed, the state
 key deleted, and the flows tagged with the port, its datapath port number (`("dp_port", n)`) and its tunnel key
 (`("tunnel_key", k)`) invalidated. Datapath port numbers are never reused, so no stale flow outputs to a new port.
@@ -97,6 +101,10 @@ class PortBindings:
         self._by_tunnel_key: dict[int, Binding] = {}
         self._vxlan_port: int | None = None
         self._listeners: list[Activated] = []
+        self._settled_listeners: list[Callable[[], None]] = []
+        self._host_heard = False          # the Host record (or its absence) delivered
+        self._unheard: set[str] = set()   # ports watched whose record (or absence) is not delivered yet
+        self._settled = False
         self.failures: Counter[str] = Counter()
 
     # ---- lifecycle ----
@@ -119,6 +127,8 @@ class PortBindings:
             sub.cancel()
         self._port_subs.clear()
         self._records.clear()
+        self._unheard.clear()
+        self._host_heard = self._settled = False
         for port_id in list(self._active):
             self._deactivate(port_id)
         if self._vxlan_port is not None:
@@ -127,6 +137,10 @@ class PortBindings:
             except DatapathError:
                 pass
             self._vxlan_port = None
+
+    def on_settled(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (under the gate) once, when the bindings are first settled (module docstring)."""
+        self._settled_listeners.append(listener)
 
     def on_activated(self, listener: Activated) -> None:
         """Call `listener(port record)` (under the gate) whenever a binding here becomes active."""
@@ -172,9 +186,12 @@ class PortBindings:
         for port_id in [p for p in self._port_subs if p not in wanted]:
             self._port_subs.pop(port_id).cancel()
             self._records.pop(port_id, None)
+            self._unheard.discard(port_id)
         for port_id in port_ids:
             if port_id not in self._port_subs:
+                self._unheard.add(port_id)
                 self._port_subs[port_id] = self._watch_port(port_id)
+        self._host_heard = True
         self._reconcile()
 
     def _watch_port(self, port_id: str) -> Subscription:
@@ -183,6 +200,7 @@ class PortBindings:
     def _port(self, port_id: str, event: ObjectEvent) -> None:
         if port_id not in self._port_subs:
             return
+        self._unheard.discard(port_id)
         if isinstance(event, ObjectDeleted) or not isinstance(event.obj, Port):
             self._records.pop(port_id, None)
         else:
@@ -211,6 +229,10 @@ class PortBindings:
         for port_id, (name, key) in desired.items():
             if port_id not in self._active:
                 self._activate(port_id, name, key)
+        if not self._settled and self._host_heard and not self._unheard:
+            self._settled = True
+            for listener in self._settled_listeners:
+                listener()
 
     def _attach(self, name: str, kind: PortKind) -> int:
         """The datapath port `name`: the one a previous agent left on a datapath it reattached to (a restarted

@@ -25,6 +25,12 @@ Invalidation: `invalidate(tag)` removes every flow tagged with it, from the tabl
 removed flow's callbacks run once (MAC-learning references, later conntrack / NAT references), whatever removed it:
 invalidation, expiry, replacement by a flow with the same key, or `clear()`.
 
+Inherited flows: a datapath reattached by a restarted agent still holds the flows the previous agent installed.
+They keep forwarding while the new agent starts (`inherit(until)`), but nothing could invalidate them (their tags
+went with the previous agent), so from `until` on `expire()` removes them, at most `INHERITED_REMOVALS` a call
+(the original's `reclaim_datapath` expires them at 5,000 a second): the next packet of each misses and is
+simulated afresh. A flow the agent installs meanwhile with the same key is its own and stays.
+
 Threads: not thread-safe; the agent calls it under its `EventGate` lock.
 
 May import: `midonet.datapath`, `midonet.simulation.results` (expiry constants, `FlowTag`).
@@ -47,6 +53,8 @@ log = logging.getLogger(__name__)
 TUNNEL_FLOW_EXPIRATION = 300.0
 IDLE_EXPIRATION = 15.0
 """Seconds without a packet after which a flow is removed (checked on every `expire()`)."""
+INHERITED_REMOVALS = 5000
+"""At most this many inherited flows are removed by one `expire()` (the agent's tick: once a second)."""
 
 
 class ExpiryClass(enum.Enum):
@@ -115,6 +123,8 @@ class FlowTable:
         self._by_tag: dict[FlowTag, set[FlowKey]] = {}
         self._counts: Counter[str] = Counter()
         self._dirty = False        # an install failed since the last reconcile
+        self._inherited: set[FlowKey] = set()
+        self._inherited_until = 0.0
 
     # ---- installing ----
 
@@ -169,9 +179,39 @@ class FlowTable:
         self._remove(entry, Removal.CLEARED)
         return True
 
+    def inherit(self, until: float) -> int:
+        """Keep the flows the datapath holds and this table does not until `until` (module docstring); how many."""
+        self._inherited = {flow.key for flow, _ in self._dp.flows() if flow.key not in self._entries}
+        self._inherited_until = until
+        return len(self._inherited)
+
+    def inherit_until(self, until: float) -> None:
+        """Move the inherited flows' removal to `until` if sooner."""
+        self._inherited_until = min(self._inherited_until, until)
+
+    @property
+    def inherited(self) -> int:
+        """How many inherited flows are still in the datapath."""
+        return len(self._inherited)
+
+    def _expire_inherited(self, now: float) -> None:
+        if not self._inherited or now < self._inherited_until:
+            return
+        batch = [self._inherited.pop() for _ in range(min(INHERITED_REMOVALS, len(self._inherited)))]
+        for key in batch:
+            if key in self._entries:
+                continue
+            try:
+                self._dp.remove(key)
+            except DatapathError:       # gone already (a port removed with its flows)
+                continue
+            self._counts["strays_removed"] += 1
+
     def expire(self) -> int:
-        """Remove the flows past their hard deadline or idle for `idle_timeout`; how many."""
+        """Remove the flows past their hard deadline or idle for `idle_timeout`, and inherited flows past their
+        grace; how many of this table's own."""
         now = self._clock.now()
+        self._expire_inherited(now)
         gone = [e for e in self._entries.values() if now >= e.deadline]
         for entry in gone:
             self._remove(entry, Removal.EXPIRED)
@@ -236,7 +276,7 @@ class FlowTable:
                 entry.installed = False
                 self._push(entry)
                 reinstalled += entry.installed
-        strays = [key for key in held if key not in self._entries]
+        strays = [key for key in held if key not in self._entries and key not in self._inherited]
         for key in strays:
             try:
                 self._dp.remove(key)

@@ -8,6 +8,11 @@ name when absent; an existing record keeps its name and everything else: operato
     [{"name", "mac", "mtu", "status" (bit 0 up, bit 1 has link), "type", "addresses", "endpoint", "portType"}]
 
 Both keys are owned by the agent's store session, so they vanish when the agent dies (REST `alive` turns false).
+`alive` says `{"alive": true, "bound": false}` from the start, and `"bound": true` once the agent has published
+the `Port.active` key of every port it can bind (`mark_bound`): from then on a bound port with no `active` key is
+really down, before it the agent may just not have got to it (`TopologyCache` port locations). A stopping agent
+that will be started again (`withdraw`) deletes `alive` before its session ends and its ports' `active` keys go
+with it, so its peers never see the ports down.
 
 Interfaces come from an injected `InterfaceSource`: the memory datapath's fake host interfaces in tests and the
 sandbox (`midonet.testing.fakehosts.FakeInterfaceSource`), netlink later (the original's `DefaultInterfaceScanner`).
@@ -79,6 +84,19 @@ class InterfaceSource(Protocol):
 InterfacesListener = Callable[[Mapping[str, InterfaceInfo]], None]
 
 
+def alive_value(*, bound: bool) -> str:
+    """The `alive` state value (see the module docstring)."""
+    return json.dumps({"alive": True, "bound": bound})
+
+
+def is_bound(value: str) -> bool:
+    """Whether an `alive` value says its agent has published every `active` key it can (malformed: no)."""
+    try:
+        return json.loads(value).get("bound") is True
+    except (ValueError, AttributeError):
+        return False
+
+
 class HostService:
     """See the module docstring. Not thread-safe: the agent calls it under its lock."""
 
@@ -90,6 +108,7 @@ class HostService:
         self._published: dict[str, InterfaceInfo] | None = None
         self._listeners: list[InterfacesListener] = []
         self._started = False
+        self._bound = False
 
     def on_interfaces(self, listener: InterfacesListener) -> None:
         self._listeners.append(listener)
@@ -102,9 +121,18 @@ class HostService:
     def start(self) -> None:
         """Register the host, write `alive`, publish the interfaces."""
         self.register()
-        self._store.set_state(Host, self.host_id, ALIVE_KEY, json.dumps({"alive": True}))
+        self._write_alive()
         self._started = True
         self.rescan(force=True)
+
+    def mark_bound(self) -> None:
+        """Every port this agent can bind has its `active` key: say so in `alive`."""
+        if self._started and not self._bound:
+            self._bound = True
+            self._write_alive()
+
+    def _write_alive(self) -> None:
+        self._store.set_state(Host, self.host_id, ALIVE_KEY, alive_value(bound=self._bound))
 
     def register(self) -> None:
         """Create the Host record if absent; an existing record is left as it is (its name kept)."""
@@ -133,18 +161,31 @@ class HostService:
             listener(found)
         return True
 
-    def keep_alive(self) -> bool:
-        """Write `alive` and `interfaces` again if `alive` is gone or another session holds it (a ZooKeeper session
-        that expired took every key of ours with it); whether it had to. The agent's tick calls it."""
+    def alive_lost(self) -> bool:
+        """Whether `alive` is gone or another session holds it (a ZooKeeper session that expired took every key of
+        ours with it). The agent's tick asks, writes its ports' `active` keys again, then calls `keep_alive`."""
         if not self._started:
             return False
         state = self._store.get_state(Host, self.host_id, ALIVE_KEY)
-        if state is not None and state.owner == self._store.owner:
-            return False
+        return state is None or state.owner != self._store.owner
+
+    def keep_alive(self) -> None:
+        """Write `alive` and `interfaces` again."""
+        if not self._started:
+            return
         log.warning("host %s: the alive key was lost; writing it again", self.host_id)
-        self._store.set_state(Host, self.host_id, ALIVE_KEY, json.dumps({"alive": True}))
+        self._write_alive()
         self.rescan(force=True)
-        return True
+
+    def withdraw(self) -> None:
+        """Delete `alive` only (the agent is stopping and will be back; the session's end removes the rest)."""
+        if not self._started:
+            return
+        self._started = False
+        try:
+            self._store.delete_state(Host, self.host_id, ALIVE_KEY)
+        except Exception:
+            log.debug("host %s: could not delete %s", self.host_id, ALIVE_KEY, exc_info=True)
 
     def stop(self) -> None:
         """Withdraw `alive` and `interfaces` (closing the session would too)."""

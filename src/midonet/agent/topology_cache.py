@@ -28,9 +28,24 @@ A build that finds sources not loaded yet subscribes to all of them at once and 
 any) until a complete one can be built; a device whose record is gone is dropped (asking for it is "not yet" again,
 and the waiting packet gives up after its deadline). Sources no device needs any more are unsubscribed.
 
-Port locations: `port_location(port)` reads a port's `Port.active` state key (`{host_id, tunnel_key}`), written by
-the agent that binds the port; translation uses it to tunnel to remote ports. Not loaded yet: `NotYet(
-"port_location", id)`. A change invalidates the flows tagged with the port (its floods, its routes, its outputs).
+Port locations: `port_location(port)` is where translation tunnels a remote port's copies, built like a device
+from the port's `Port.active` state key (`{host_id, tunnel_key}`, written by the agent that binds the port), its
+Port record and the `alive` key of the host the record binds it to:
+
+    active key present                              there (the host and key it names)
+    no active key, bound to a host whose agent      nowhere: that agent says the port is down
+      runs and has published its bindings
+    no active key, bound to a host whose agent      Port.host_id with Port.tunnel_key (as the original's
+      is away or still starting                     translator, spec 1.5): the agent is restarting, and
+                                                    that host's kernel keeps delivering its installed flows
+    deleted, or neither active nor bound            nowhere
+
+"Runs and has published" is the host's `alive` key saying `"bound": true` (`agent.host`). A restarting agent
+deletes `alive` before its session ends (`Agent.detach`) and the new one says `bound` only after writing its
+`active` keys, so its peers' locations stay the same through the restart: no flow is invalidated and traffic keeps
+flowing both ways. Not loaded yet:
+`NotYet("port_location", id)`. A change of the location invalidates the flows tagged with the port (its floods,
+its routes, its outputs).
 
     TopologyCache
     ├── values      {source: Record | PortLocation | None}   None = known absent; no entry = not loaded
@@ -41,7 +56,8 @@ the agent that binds the port; translation uses it to tunnel to remote ports. No
 Threads: not thread-safe by itself: simulations call it under the agent's lock, watch callbacks go through the
 `EventGate` (which takes the same lock).
 
-May import: `midonet.simulation` (mappers, devices, NotYet), `midonet.store`, `midonet.topology`, `agent.events`.
+May import: `midonet.simulation` (mappers, devices, NotYet), `midonet.store`, `midonet.topology`, `agent.events`,
+`agent.host` (the `alive` key).
 """
 
 from __future__ import annotations
@@ -53,6 +69,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from midonet.agent.events import EventGate
+from midonet.agent.host import ALIVE_KEY, is_bound
 from midonet.simulation.devices.load_balancer import LoadBalancerDevice, LoadBalancerMapper
 from midonet.simulation.devices.mirror import MirrorDevice, MirrorMapper
 from midonet.simulation.mappers import BridgeMapper, ChainMapper, PortMapper, RouterMapper
@@ -62,6 +79,7 @@ from midonet.store.base import ObjectDeleted, ObjectEvent, StateValue, Store, Su
 from midonet.topology.chains import Chain, Condition, Rule
 from midonet.topology.devices import Bridge, Port, Route, Router
 from midonet.topology.groups import IPAddrGroup, PortGroup
+from midonet.topology.hosts import Host
 from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId
 from midonet.topology.l4lb import LoadBalancer, Pool, PoolMember, Vip
 from midonet.topology.record import Record
@@ -83,6 +101,9 @@ class PortLocation:
     tunnel_key: int
 
 
+NOWHERE = PortLocation("", 0)   # a port bound to no host (a built location, unlike "not loaded yet")
+
+
 def parse_location(value: str) -> PortLocation | None:
     """A `Port.active` value; None if malformed (read as not active)."""
     try:
@@ -101,9 +122,14 @@ class ActiveRef(NamedTuple):
     port_id: str
 
 
-Source = RecordRef | ActiveRef
+class AliveRef(NamedTuple):
+    host_id: str
+
+
+Source = RecordRef | ActiveRef | AliveRef
 DeviceRef = tuple[str, str]
-Device = PortDevice | BridgeDevice | RouterDevice | ChainDevice | MirrorDevice | LoadBalancerDevice | PortGroup
+Device = (PortDevice | BridgeDevice | RouterDevice | ChainDevice | MirrorDevice | LoadBalancerDevice | PortGroup
+          | PortLocation)
 
 
 class _Reader:
@@ -136,6 +162,15 @@ class _Reader:
             return None
         found = self.values[ref]
         return found if isinstance(found, PortLocation) else None
+
+    def bound(self, host_id: str) -> bool:
+        """Whether the agent of `host_id` runs and has published its ports' `active` keys."""
+        ref = AliveRef(host_id)
+        self.used.add(ref)
+        if ref not in self.values:
+            self.missing.add(ref)
+            return False
+        return self.values[ref] is True
 
 
 def _build_port(rd: _Reader, ident: str) -> PortDevice | None:
@@ -194,6 +229,18 @@ def _build_port_group(rd: _Reader, ident: str) -> PortGroup | None:
     return rd.record(PortGroup, ident)
 
 
+def _build_location(rd: _Reader, ident: str) -> PortLocation:
+    port = rd.record(Port, ident)
+    active = rd.active(ident)
+    if port is None:
+        return NOWHERE
+    if active is not None:
+        return active
+    if not (port.host_id and port.is_exterior) or rd.bound(port.host_id):
+        return NOWHERE
+    return PortLocation(port.host_id, port.tunnel_key)
+
+
 def _groups(rd: _Reader, conditions: Iterable[Condition]) -> dict[str, IPAddrGroup]:
     ids = {g for c in conditions for g in (c.ip_addr_group_id_src, c.ip_addr_group_id_dst) if g}
     return {g.id: g for g in rd.records(IPAddrGroup, tuple(sorted(ids)))}
@@ -201,7 +248,8 @@ def _groups(rd: _Reader, conditions: Iterable[Condition]) -> dict[str, IPAddrGro
 
 _BUILDERS: dict[str, Callable[[_Reader, str], Device | None]] = {
     "port": _build_port, "bridge": _build_bridge, "router": _build_router, "chain": _build_chain,
-    "mirror": _build_mirror, "load_balancer": _build_load_balancer, "port_group": _build_port_group}
+    "mirror": _build_mirror, "load_balancer": _build_load_balancer, "port_group": _build_port_group,
+    "port_location": _build_location}
 
 Invalidate = Callable[[FlowTag], None]
 Ready = Callable[[str, str], None]
@@ -221,7 +269,6 @@ class TopologyCache:
         self._wanted: set[DeviceRef] = set()
         self._deps: dict[DeviceRef, frozenset[Source]] = {}
         self._dependents: dict[Source, set[DeviceRef]] = {}
-        self._pinned: set[Source] = set()   # port locations translation asked for
         self.builds = 0
 
     # ---- the simulator's VirtualTopology ----
@@ -262,14 +309,9 @@ class TopologyCache:
     # ---- port locations ----
 
     def port_location(self, port_id: str) -> PortLocation | None:
-        """Where `port_id` is active (None: nowhere); `NotYet("port_location", id)` until its state is loaded."""
-        ref = ActiveRef(port_id)
-        self._pinned.add(ref)
-        if ref not in self._values:
-            self._subscribe(ref)
-            raise NotYet("port_location", port_id)
-        found = self._values[ref]
-        return found if isinstance(found, PortLocation) else None
+        """Where `port_id` is (None: nowhere); `NotYet("port_location", id)` until it is loaded."""
+        found = self._get("port_location", port_id, PortLocation)
+        return None if found == NOWHERE else found
 
     # ---- reading for tests and statistics ----
 
@@ -325,8 +367,6 @@ class TopologyCache:
                     self._release(source)
 
     def _release(self, source: Source) -> None:
-        if source in self._pinned:
-            return
         sub = self._subs.pop(source, None)
         if sub is not None:
             sub.cancel()
@@ -338,9 +378,12 @@ class TopologyCache:
         if isinstance(source, RecordRef):
             self._subs[source] = self._store.watch(
                 source.cls, source.id, lambda e: self._gate.run(lambda: self._on_record(source, e)))
-        else:
+        elif isinstance(source, ActiveRef):
             self._subs[source] = self._store.watch_state(
                 Port, source.port_id, ACTIVE_KEY, lambda v: self._gate.run(lambda: self._on_active(source, v)))
+        else:
+            self._subs[source] = self._store.watch_state(
+                Host, source.host_id, ALIVE_KEY, lambda v: self._gate.run(lambda: self._on_alive(source, v)))
 
     # ---- store events (under the gate) ----
 
@@ -353,13 +396,13 @@ class TopologyCache:
     def _on_active(self, source: ActiveRef, value: StateValue | None) -> None:
         if source not in self._subs:
             return
-        location = None if value is None else parse_location(value.value)
-        first = source not in self._values
-        old = self._values.get(source)
-        self._values[source] = location
-        if not first and old != location:
-            self._invalidate(source.port_id)
-        self._ready("port_location", source.port_id)
+        self._values[source] = None if value is None else parse_location(value.value)
+        self._rebuild(source)
+
+    def _on_alive(self, source: AliveRef, value: StateValue | None) -> None:
+        if source not in self._subs:
+            return
+        self._values[source] = value is not None and is_bound(value.value)
         self._rebuild(source)
 
     def _rebuild(self, source: Source) -> None:

@@ -8,9 +8,10 @@ Opens a session on the store (a ZooKeeper ensemble: the agents of several hosts 
 (`--host-name`, default the host id), discovers the interfaces with the Linux backend's interface source (rescanned
 on every netlink link or address event and on every tick), and runs until SIGINT or SIGTERM.
 
-Stopping keeps the kernel side: the datapath is released, not closed (its pinned maps, programs and flows keep
-forwarding; an agent started again on the same `--bpffs` reattaches), and the store session is closed, which drops
-this host's `alive` and the ports' `active` state keys.
+Stopping keeps the kernel side: the agent detaches (it deletes this host's `alive` key first, so its peers keep
+sending to its ports), the datapath is released, not closed (its pinned maps, programs and flows keep forwarding;
+an agent started again on the same `--bpffs` reattaches and inherits them), and the store session is closed, which
+drops the ports' `active` state keys. Traffic through installed flows goes on throughout a restart.
 
 `--tunnel-ip`, when given, must be an address of an interface of this namespace: the address the tunnel zone
 names this host by (the agent reads it from the tunnel zone; the option only checks it is really here).
@@ -118,7 +119,7 @@ def run(options: AgentOptions) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    store = datapath = None
+    store = datapath = agent = None
     try:
         try:
             store = open_store(options.store, owner=f"agent-{options.host_id}")
@@ -137,6 +138,8 @@ def run(options: AgentOptions) -> int:
         typer.echo("stopping", err=True)
         return 0
     finally:
+        if agent is not None:
+            agent.detach()
         source.close()
         if datapath is not None:
             datapath.release()

@@ -154,14 +154,26 @@ class FakeHost:
         self.agent.stop()
         self.session.close()
 
-    def restart(self) -> Agent:
-        """Stop the agent and end its session, then start a new agent with a new session on the same memory host,
-        datapath and data directory (what restarting the agent process does); returns the new agent."""
-        self.stop()
+    def detach(self) -> None:
+        """Stop the agent as `midonet agent` does on SIGTERM: it detaches (`Agent.detach`), its datapath keeps its
+        ports and flows, and its session ends."""
+        self.agent.detach()
+        self.session.close()
+
+    def start_again(self) -> Agent:
+        """A new agent with a new session on the same memory host, datapath and data directory, after `detach`
+        (the datapath reattached, its flows inherited); returns it."""
         self.session = self.cloud.connect(self.host_id)
         self.agent = self._new_agent()
         self.cloud.start(self)
         return self.agent
+
+    def restart(self) -> Agent:
+        """Stop the agent and end its session, then start a new agent with a new session on the same memory host,
+        datapath and data directory; returns the new agent. The agent's `stop` removes its ports and flows first
+        (`detach` + `start_again` is what restarting the agent process does)."""
+        self.stop()
+        return self.start_again()
 
     def __repr__(self) -> str:
         return f"FakeHost({self.name!r}, {self.underlay_ip})"

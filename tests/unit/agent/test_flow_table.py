@@ -133,3 +133,21 @@ def test_clear_removes_everything(table: FlowTable, dp: MemoryDatapath) -> None:
     table.install(key(A), (), ["u"], ExpiryClass.TUNNEL)
     table.clear()
     assert len(table) == 0 and dp.flows() == [] and table.tagged("t") == []
+
+
+def test_inherited_flows_forward_until_their_grace_then_go_unless_reinstalled(table: FlowTable, dp: MemoryDatapath,
+                                                                           clock: FakeClock) -> None:
+    # A restarted agent's datapath still holds its predecessor's flows: kept, even by a reconcile, until `until`.
+    dp.install(Flow(key(A), (Output(2),)))
+    dp.install(Flow(key(B), (Output(2),)))
+    assert table.inherit(until=clock.now() + 60) == 2
+    table.inherit_until(clock.now() + 5)            # the bindings are published: 5 s more
+    table.install(key(B), (Output(1),), ["port-b"], ExpiryClass.FLOW)   # simulated again meanwhile: its own now
+    assert table.reconcile() == (0, 0)
+    clock.advance(4.9)
+    table.expire()
+    assert len(dp.flows()) == 2
+    clock.advance(0.2)
+    table.expire()
+    assert [(f.key, f.actions) for f, _ in dp.flows()] == [(key(B), (Output(1),))]
+    assert table.inherited == 0 and table.statistics().strays_removed == 1

@@ -7,11 +7,13 @@ import json
 
 import pytest
 
+from midonet.agent.host import alive_value
 from midonet.agent.topology_cache import PortLocation, TopologyCache
 from midonet.simulation.mappers import InMemoryTopology
 from midonet.simulation.topology import NotYet
 from midonet.topology.chains import Chain, Rule, RuleAction
 from midonet.topology.devices import Bridge, Port, Route, Router
+from midonet.topology.hosts import Host
 from midonet.topology.ids import BridgeId, ChainId, PortId, RouterId
 
 from .conftest import Recorder, Sessions
@@ -62,7 +64,6 @@ def test_a_change_rebuilds_the_device_and_invalidates_its_tag(sessions: Sessions
 
 
 def _host(sessions: Sessions) -> tuple[str, str]:
-    from midonet.topology.hosts import Host
     if not sessions.operator.exists(Host, HOST):
         sessions.operator.create(Host(id=HOST, name="h"))
     return HOST, "tap0"
@@ -89,7 +90,7 @@ def test_routes_through_an_exterior_port_count_only_while_it_is_active(sessions:
     sessions.agent.set_state(Port, uplink.id, "active", json.dumps({"host_id": host_id, "tunnel_key": 5}))
     sessions.flush()
     assert route.id in {r.id for r in cache.get_router(RouterId(router.id)).routing_table.routes}
-    assert uplink.id in rec.invalidated                         # flows through the port, too
+    assert router.id in rec.invalidated                         # flows through the router, routed before
     sessions.agent.delete_state(Port, uplink.id, "active")
     sessions.flush()
     assert route.id not in {r.id for r in cache.get_router(RouterId(router.id)).routing_table.routes}
@@ -110,6 +111,52 @@ def test_port_locations_load_on_demand_and_follow_the_active_key(sessions: Sessi
     sessions.agent.set_state(Port, port.id, "active", "not json")
     sessions.flush()
     assert cache.port_location(port.id) is None                 # malformed reads as not active
+
+
+def test_a_bound_port_without_active_key_is_at_its_host_only_while_that_agent_is_away(
+        sessions: Sessions, cache: TopologyCache, rec: Recorder) -> None:
+    host_id, interface = _host(sessions)
+    port = sessions.topology.port(sessions.topology.bridge("net"), host_id=host_id, interface=interface)
+    here = PortLocation(host_id, port.tunnel_key)
+    sessions.agent.set_state(Host, host_id, "alive", alive_value(bound=True))
+    sessions.agent.set_state(Port, port.id, "active", json.dumps({"host_id": host_id, "tunnel_key": port.tunnel_key}))
+    assert load(sessions, cache.port_location, port.id) == here
+    # Its agent, alive, withdrew the key (the interface went down): nowhere, and the flows through it go.
+    rec.invalidated.clear()
+    sessions.agent.delete_state(Port, port.id, "active")
+    sessions.flush()
+    assert cache.port_location(port.id) is None and port.id in rec.invalidated
+    # Its agent is away (stopped, restarting): its kernel still delivers what the port's binding says.
+    sessions.agent.delete_state(Host, host_id, "alive")
+    sessions.flush()
+    assert cache.port_location(port.id) == here
+    # Back, but not through its bindings yet: still there.
+    sessions.agent.set_state(Host, host_id, "alive", alive_value(bound=False))
+    sessions.flush()
+    assert cache.port_location(port.id) == here
+
+
+def test_an_agent_restart_changes_no_location_and_invalidates_nothing(sessions: Sessions, cache: TopologyCache,
+                                                                      rec: Recorder) -> None:
+    host_id, interface = _host(sessions)
+    port = sessions.topology.port(sessions.topology.bridge("net"), host_id=host_id, interface=interface)
+    here = PortLocation(host_id, port.tunnel_key)
+    sessions.agent.set_state(Host, host_id, "alive", alive_value(bound=True))
+    sessions.agent.set_state(Port, port.id, "active", json.dumps({"host_id": host_id, "tunnel_key": port.tunnel_key}))
+    assert load(sessions, cache.port_location, port.id) == here
+    rec.invalidated.clear()
+    sessions.agent.delete_state(Host, host_id, "alive")          # the stopping agent says so first (detach)
+    sessions.flush()
+    sessions.agent.delete_state(Port, port.id, "active")         # then its session ends
+    sessions.flush()
+    assert cache.port_location(port.id) == here
+    for state, key, value in ((Host, host_id, alive_value(bound=False)),       # the new agent starts,
+                              (Port, port.id, json.dumps({"host_id": host_id, "tunnel_key": port.tunnel_key})),
+                              (Host, host_id, alive_value(bound=True))):       # binds, and says so
+        sessions.agent.set_state(state, key, "alive" if state is Host else "active", value)
+        sessions.flush()
+    assert cache.port_location(port.id) == here
+    assert port.id not in rec.invalidated
 
 
 def test_sources_no_device_needs_are_unsubscribed(sessions: Sessions, cache: TopologyCache) -> None:
