@@ -8,10 +8,22 @@ namespaces, and removes everything. The reference is measured in the same run, o
   bridge + vxlan     two hosts, each a bridge with a `vxlan id 1 remote <peer> dstport 6677` device
   datapath + vxlan   two hosts, tunnel flows (SetTunnel + Output to the VXLAN port; (in_port, tunnel_id) back)
 
-  flow setups        a UDP burst to distinct ports; every packet misses, the handler installs a 5-tuple flow
-                     and executes the packet: new flows per second through upcall -> install -> execute
+  flow setups        a UDP burst to distinct ports; every packet misses, a trivial handler installs a 5-tuple
+                     flow and executes the packet: upcall -> install -> execute, no simulation (the floor)
+  agent new flows/s  the same burst through a real `Agent` (embedded memory store, `LinuxDatapath`, the host's
+                     interfaces from netlink): VM 10.0.0.1 on one bridge, VM 10.0.1.1 on another, a router
+                     between them whose inbound filter has a rule reading the L4 destination port, so every
+                     destination port is a new megaflow: upcall -> simulate (bridge, router, chain, bridge)
+                     -> translate -> install -> execute. Admission control off (`AgentConfig(admission=None)`):
+                     the raw rate, not the budget. The receiver VM counts what arrived.
 
-    .venv/bin/python benchmarks/datapath_bench.py [--seconds 5] [--repeat 3] [--flows 5000]
+    .venv/bin/python benchmarks/datapath_bench.py [--seconds 5] [--repeat 3] [--flows 5000] [--agent-runs 3]
+    .venv/bin/python benchmarks/datapath_bench.py --only-flows     # the two new-flow cases, no iperf3
+
+New flows per second = flows installed / (end of the last upcall handled - start of the first), the handler timed
+by a wrapper around the agent's (two `perf_counter` calls an upcall, as the floor's handler pays): the agent's
+own time, not the sender's. The sender (a process in the VM) sends faster than either handler drains, so the
+handler is never idle in between.
 
 Needs root, iperf3 (apt-get install iperf3), and what the Linux datapath needs (make bpf). Figures go to
 docs/benchmarks.md with the command and the machine.
@@ -22,19 +34,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from midonet.agent.agent import Agent, AgentConfig
+from midonet.cli.agent import LinuxInterfaces, WallClock
 from midonet.datapath.base import Flow, FlowKey, Output, PortKind, SetTunnel, Upcall
-from midonet.datapath.linux import LinuxDatapath, unavailable
+from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource, unavailable
 from midonet.packets import parse_frame
+from midonet.store.memory import MemoryBackend
+from midonet.testing.linux_rig import remove_state
 from midonet.testing.namespaces import NamespaceWorld, ip
+from midonet.testing.store_topology import StoreTopology
+from midonet.topology.chains import RuleAction
+from midonet.topology.devices import Router
 
 MAC1, MAC2 = "02:00:00:00:01:01", "02:00:00:00:01:02"
 VM1, VM2 = "10.0.0.1", "10.0.0.2"
@@ -182,6 +204,20 @@ class SetupAgent:
         self.last = time.perf_counter()
 
 
+def sender(flows: int, base: int, dst: str) -> str:
+    """A program for a VM: one 1-byte UDP datagram to each of `flows` destination ports from `base` on."""
+    return ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for i in range({flows}): s.sendto(b'x', ('{dst}', {base} + i))\n")
+
+
+def wait_idle(count: Callable[[], int], idle: float = 0.5) -> None:
+    """Until `count()` has not moved for `idle` seconds."""
+    seen = -1
+    while seen != count():
+        seen = count()
+        time.sleep(idle)
+
+
 def flow_setups(flows: int) -> tuple[float, int]:
     """(new flows per second, flows installed) for a burst of `flows` UDP packets to distinct ports."""
     setup = Setup()
@@ -193,14 +229,170 @@ def flow_setups(flows: int) -> tuple[float, int]:
         agent = SetupAgent(dp)
         dp.on_upcall(agent)
         ip("-n", setup.vm1, "neigh", "add", VM2, "lladdr", MAC2, "dev", "eth0")
-        sender = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                  f"for i in range({flows}): s.sendto(b'x', ('{VM2}', 10000 + i))\n")
-        subprocess.run(["ip", "netns", "exec", setup.vm1, sys.executable, "-c", sender], check=True)
-        seen = -1
-        while seen != agent.installed:   # until the handler has been idle for half a second
-            seen = agent.installed
-            time.sleep(0.5)
+        subprocess.run(["ip", "netns", "exec", setup.vm1, sys.executable, "-c", sender(flows, 10000, VM2)],
+                       check=True)
+        wait_idle(lambda: agent.installed)
         return (agent.installed - 1) / (agent.last - agent.first), agent.installed
+    finally:
+        setup.close()
+
+
+# ---- agent new flows/s: a real agent on the Linux datapath ----
+
+AGENT_VM1, AGENT_VM2 = "10.0.0.1", "10.0.1.1"
+RECEIVER = """\
+import socket, struct, sys, time
+base, count = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)   # SO_RCVBUFFORCE
+s.settimeout(1.5)
+print("ready", flush=True)
+got, deadline = set(), time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        packet = s.recv(2048)
+    except TimeoutError:
+        if got:
+            break
+        continue
+    port = struct.unpack_from("!H", packet, (packet[0] & 15) * 4 + 2)[0]
+    if base <= port < base + count:
+        got.add(port)
+print(len(got), flush=True)
+"""
+
+
+def router_mac(subnet: int) -> str:
+    return f"02:aa:00:00:00:{subnet:02x}"
+
+
+class TimedHandler:
+    """Wraps an upcall handler: when the first upcall began, when the last one ended, how many were handled."""
+
+    def __init__(self, handler: Callable[[Upcall], None]) -> None:
+        self.handler = handler
+        self.calls = 0
+        self.first = self.last = 0.0
+
+    def __call__(self, upcall: Upcall) -> None:
+        begin = time.perf_counter()
+        if not self.calls:
+            self.first = begin
+        self.handler(upcall)
+        self.calls += 1
+        self.last = time.perf_counter()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRun:
+    rate: float          # new flows per second
+    installed: int       # flows the agent installed during the burst
+    upcalls: int
+    delivered: int       # distinct destination ports the receiver saw
+
+
+class AgentSetup:
+    """A host namespace with a real agent on its Linux datapath, two VMs on two bridges joined by a router."""
+
+    def __init__(self) -> None:
+        self.world = NamespaceWorld()
+        self.backend = MemoryBackend()
+        self.operator = self.backend.connect("operator")
+        self.session = self.backend.connect("agent")
+        self.host_id = str(uuid.uuid4())
+        self.dp: LinuxDatapath | None = None
+        self.source: LinuxInterfaceSource | None = None
+        self.agent: Agent | None = None
+        self.vm1 = self.vm2 = self.host = ""
+
+    def build(self) -> Agent:
+        self.host = self.world.namespace("h")
+        self.vm1 = self.world.vm(self.host, "v1", "vm1", mac=MAC1, cidr=f"{AGENT_VM1}/24")
+        self.vm2 = self.world.vm(self.host, "v2", "vm2", mac=MAC2, cidr=f"{AGENT_VM2}/24")
+        for vm, gateway in ((self.vm1, "10.0.0.254"), (self.vm2, "10.0.1.254")):
+            ip("-n", vm, "route", "add", "default", "via", gateway)
+        self.dp = LinuxDatapath("midonet", netns_name=self.host, state_dir=Path("/run") / self.world.prefix / "h")
+        self.source = LinuxInterfaceSource(netns_name=self.host)
+        config = AgentConfig(name="bench", admission=None, tick_interval=1.0)
+        agent = self.agent = Agent(self.host_id, self.session, self.dp, WallClock(),
+                                   interfaces=LinuxInterfaces(self.source), config=config).start()
+        self.source.watch(agent.interfaces_changed)
+        t = StoreTopology(self.operator)
+        router = t.router("router")
+        chain = t.chain("ports")
+        t.rule(chain, RuleAction.DROP, tp_dst=(7, 7))     # never matches; every packet reads tp_dst
+        t.filters(Router, router.id, inbound=chain)
+        for subnet, interface in enumerate(("v1", "v2")):
+            bridge = t.bridge(f"net{subnet}")
+            rport = t.router_port(router, f"10.0.{subnet}.254/24", router_mac(subnet))
+            t.link(rport, t.port(bridge))
+            t.route(router, f"10.0.{subnet}.0/24", rport)
+            t.port(bridge, host_id=self.host_id, interface=interface)
+        deadline = time.monotonic() + 30
+        while len(agent.bindings.active()) < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the agent did not bind both VM ports")
+            time.sleep(0.05)
+        self.warm()
+        return agent
+
+    def warm(self) -> None:
+        """ARP both ways (the router learns both VMs), devices loaded; then the gateways' MACs pinned in the VMs,
+        so no ARP refresh comes up during a burst."""
+        for _ in range(20):
+            pings = [subprocess.run(["ip", "netns", "exec", vm, "ping", "-c", "1", "-W", "1", dst],
+                                    capture_output=True, check=False).returncode
+                     for vm, dst in ((self.vm1, AGENT_VM2), (self.vm2, AGENT_VM1))]
+            if not any(pings):
+                break
+        else:
+            raise RuntimeError("no ping through the agent")
+        for vm, gateway, subnet in ((self.vm1, "10.0.0.254", 0), (self.vm2, "10.0.1.254", 1)):
+            ip("-n", vm, "neigh", "replace", gateway, "lladdr", router_mac(subnet), "dev", "eth0", "nud", "permanent")
+
+    def burst(self, flows: int, base: int) -> AgentRun:
+        assert self.agent is not None and self.dp is not None
+        agent = self.agent
+        receiver = subprocess.Popen(["ip", "netns", "exec", self.vm2, sys.executable, "-c", RECEIVER, str(base),
+                                     str(flows)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+            timer = TimedHandler(agent.workflow.handle_upcall)
+            self.dp.on_upcall(timer)
+            installed = agent.flows.statistics().installed
+            subprocess.run(["ip", "netns", "exec", self.vm1, sys.executable, "-c", sender(flows, base, AGENT_VM2)],
+                           check=True)
+            wait_idle(lambda: timer.calls)
+            self.dp.on_upcall(agent.workflow.handle_upcall)
+            made = agent.flows.statistics().installed - installed
+            out, _ = receiver.communicate(timeout=60)
+        finally:
+            if receiver.poll() is None:
+                receiver.terminate()   # by its PID
+                receiver.wait(5)
+        return AgentRun(made / (timer.last - timer.first), made, timer.calls, int(out.split()[-1]))
+
+    def close(self) -> None:
+        with contextlib.ExitStack() as teardown:
+            teardown.callback(remove_state, Path("/run") / self.world.prefix)
+            teardown.callback(self.world.close)
+            teardown.callback(self.backend.close)
+            teardown.callback(self.operator.close)
+            teardown.callback(self.session.close)
+            if self.dp is not None:
+                teardown.callback(self.dp.close)
+            if self.source is not None:
+                teardown.callback(self.source.close)
+            if self.agent is not None:
+                teardown.callback(self.agent.stop)
+
+
+def agent_flows(flows: int, runs: int) -> list[AgentRun]:
+    """`runs` bursts of `flows` new flows each (fresh destination ports every time) through one agent."""
+    setup = AgentSetup()
+    try:
+        setup.build()
+        return [setup.burst(flows, 10_000 + run * flows) for run in range(runs)]
     finally:
         setup.close()
 
@@ -211,16 +403,7 @@ CASES: tuple[tuple[str, Callable[[Setup], None]], ...] = (
 )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--flows", type=int, default=5000)
-    args = parser.parse_args()
-    missing = unavailable() or (None if shutil.which("iperf3") else "iperf3 is not installed")
-    if missing:
-        print(f"cannot run: {missing}", file=sys.stderr)
-        return 2
+def throughput(seconds: float, repeat: int) -> None:
     tcp: dict[str, list[float]] = {name: [] for name, _ in CASES}
     udp: dict[str, list[float]] = {name: [] for name, _ in CASES}
     with contextlib.ExitStack() as teardown:
@@ -229,19 +412,51 @@ def main() -> int:
             setups[name] = Setup()
             teardown.callback(setups[name].close)
             build(setups[name])
-        for _ in range(args.repeat):   # interleaved, so a busy moment hurts every case alike
+        for _ in range(repeat):   # interleaved, so a busy moment hurts every case alike
             for name, _ in CASES:
-                tcp[name].append(iperf(setups[name], args.seconds, udp=False))
+                tcp[name].append(iperf(setups[name], seconds, udp=False))
             for name, _ in CASES:
-                udp[name].append(iperf(setups[name], args.seconds, udp=True))
-    print(f"# kernel {platform.release()}, iperf3 one stream, {args.seconds:g} s a run, best (median) of "
-          f"{args.repeat} interleaved runs")
+                udp[name].append(iperf(setups[name], seconds, udp=True))
+    print(f"# kernel {platform.release()}, iperf3 one stream, {seconds:g} s a run, best (median) of "
+          f"{repeat} interleaved runs", flush=True)
     print(f"{'case':<18} {'TCP Gbit/s':>16} {'UDP 64 B pps':>22}")
     for name, _ in CASES:
         print(f"{name:<18} {max(tcp[name]):>7.2f} ({statistics.median(tcp[name]):>6.2f}) "
               f"{max(udp[name]):>11,.0f} ({statistics.median(udp[name]):>8,.0f})")
-    rate, installed = flow_setups(args.flows)
-    print(f"flow setups: {rate:,.0f} new flows/s (upcall -> install -> execute; {installed} flows)")
+    for ours, reference in (("datapath", "bridge"), ("datapath + vxlan", "bridge + vxlan")):
+        print(f"{ours} / {reference}: TCP {statistics.median(tcp[ours]) / statistics.median(tcp[reference]):.2f}, "
+              f"UDP {statistics.median(udp[ours]) / statistics.median(udp[reference]):.2f} (medians; goal 0.9)",
+              flush=True)
+
+
+def new_flows(flows: int, runs: int) -> None:
+    rate, installed = flow_setups(flows)
+    print(f"flow setups (floor): {rate:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
+          f"{installed} flows)", flush=True)
+    for n, run in enumerate(agent_flows(flows, runs), 1):
+        print(f"agent new flows/s {n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate -> install "
+              f"-> execute; {run.installed} flows installed, {run.upcalls} upcalls, {run.delivered}/{flows} "
+              f"delivered; {run.rate / rate:.2f} of the floor, {run.rate / 10_000:.2f} of the 10k goal)", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--flows", type=int, default=5000, help="new flows in each burst")
+    parser.add_argument("--agent-runs", type=int, default=3, help="bursts through the agent")
+    parser.add_argument("--only-flows", action="store_true", help="the new-flow cases only (no iperf3)")
+    args = parser.parse_args()
+    missing = unavailable()
+    if missing is None and not args.only_flows and not shutil.which("iperf3"):
+        missing = "iperf3 is not installed"
+    if missing:
+        print(f"cannot run: {missing}", file=sys.stderr)
+        return 2
+    logging.getLogger("midonet").setLevel(logging.ERROR)
+    if not args.only_flows:
+        throughput(args.seconds, args.repeat)
+    new_flows(args.flows, args.agent_runs)
     return 0
 
 
