@@ -1,7 +1,7 @@
 """Issue 5's acceptance on the testbed: real agents on two host namespaces, a router between two bridges, and
 what crosses it: IP fragments, a chain dropping IPv4 then its rule removed (flows invalidated, nothing
-restarted), connection tracking letting only replies in, a floating IP (DNAT/SNAT on the router), and a bound
-interface going down and up.
+restarted), connection tracking letting only replies in, a floating IP (DNAT/SNAT on the router), a bound
+interface going down and up, and a TCP stream that keeps flowing while both agents are restarted.
 
     vm1 172.16.1.1 (h1) -- br1 -- r1 -- br2 -- vm2 172.16.2.1 (h2)        floating IP of vm2: 192.0.2.10
 
@@ -20,9 +20,11 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from midonet.agent.agent import INHERITED_GRACE
 from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, cleanup, unavailable
 from midonet.testbed.testbed import STATE_ROOT, TestbedError
@@ -33,6 +35,7 @@ TENANT = "tenant-a"
 WAIT = 30.0
 FLOATING_IP = "192.0.2.10"
 ECHO_PORT = 7777
+STREAM_PORT = 7778
 MTU = 1450            # what a cloud gives its VMs under a VXLAN overlay
 
 
@@ -245,6 +248,108 @@ def test_a_bound_interface_down_stops_traffic_and_up_brings_it_back(cloud: Cloud
     answers(cloud, cloud.vm1, cloud.vm2.ip)
     answers(cloud, cloud.vm2, cloud.vm1.ip)
 
+
+def test_a_tcp_transfer_keeps_flowing_while_both_agents_restart(cloud: Cloud, tmp_path: Path) -> None:
+    # vm1 (h1) streams to vm2 (h2) through the router. h2's agent is stopped (SIGTERM) and started again, then
+    # h1's is killed (SIGKILL) and started again, each new agent inheriting its datapath's flows, which it
+    # replaces by its own after their grace: bytes keep arriving while no agent runs, and every byte sent arrives.
+    vm1, vm2 = cloud.vm1, cloud.vm2
+    answers(cloud, vm1, vm2.ip)
+    progress, stop = tmp_path / "progress", tmp_path / "stop"
+    server = subprocess.Popen(["ip", "netns", "exec", vm2.netns, sys.executable, "-c", SINK, str(progress)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = subprocess.Popen(["ip", "netns", "exec", vm1.netns, sys.executable, "-c", SOURCE, vm2.ip, str(stop)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        received(progress, more_than=0, cloud=cloud)
+        for host, end in ((cloud.h2, cloud.h2.stop_agent), (cloud.h1, cloud.h1.kill_agent)):
+            end()
+            assert not host.alive()
+            received(progress, more_than=received(progress, more_than=0, cloud=cloud), cloud=cloud)  # no agent
+            cloud.bed.start_agent(host)
+            wait_alive(cloud.bed, cloud.client)
+        # Past the inherited flows' grace: the new agents' own flows carry the stream.
+        time.sleep(INHERITED_GRACE + 3)
+        before = received(progress, more_than=0, cloud=cloud)
+        received(progress, more_than=before, cloud=cloud)
+        stop.touch()
+        sent, _ = client.communicate(timeout=90)
+        got, _ = server.communicate(timeout=30)
+    finally:
+        for process in (client, server):
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+        for host in (cloud.h1, cloud.h2):
+            if not host.alive():
+                cloud.bed.start_agent(host)
+    assert client.returncode == 0 and server.returncode == 0, f"{sent}\n{got}\n{logs(cloud.bed)}"
+    count, digest = sent.split()
+    assert got.split()[:2] == [count, digest], (sent, got)
+    assert int(count) > 0
+
+
+def received(progress: Path, *, more_than: int, cloud: Cloud) -> int:
+    """Wait until the sink has received more than `more_than` bytes; how many it has."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            count = int(progress.read_text() or 0)
+        except (OSError, ValueError):
+            count = 0
+        if count > more_than:
+            return count
+        assert time.monotonic() < deadline, f"the stream stalled at {count} bytes\n{logs(cloud.bed)}"
+        time.sleep(0.1)
+
+
+# The stream's two ends. The sink counts and hashes what it receives, writing its count to a file as it goes; the
+# source sends 64 KiB every 5 ms (about 100 Mbit/s) until the stop file appears, then closes. Each prints its
+# count and digest.
+SINK = f"""
+import hashlib, os, socket, sys, time
+progress = sys.argv[1]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", {STREAM_PORT}))
+s.listen(1)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(60)
+h, n, written = hashlib.sha256(), 0, 0.0
+while data := c.recv(1 << 16):
+    h.update(data)
+    n += len(data)
+    if time.monotonic() - written > 0.05:
+        with open(progress + ".new", "w") as f:
+            f.write(str(n))
+        os.replace(progress + ".new", progress)
+        written = time.monotonic()
+print(n, h.hexdigest())
+"""
+SOURCE = f"""
+import hashlib, os, socket, sys, time
+ip, stop = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 15
+while True:
+    try:
+        c = socket.create_connection((ip, {STREAM_PORT}), timeout=1)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.1)
+c.settimeout(60)
+block, h, n = os.urandom(1 << 16), hashlib.sha256(), 0
+while not os.path.exists(stop):
+    c.sendall(block)
+    h.update(block)
+    n += len(block)
+    time.sleep(0.005)
+c.shutdown(socket.SHUT_WR)
+c.recv(1)
+print(n, h.hexdigest())
+"""
 
 # An echo server that answers one datagram with the address it came from, and gives up after 20 s.
 ECHO = f"""

@@ -22,6 +22,10 @@ Writes: a simulation's `StateWrite`s land in the local mirror at once (the next 
   entry whose references all went is removed from the store `MAC_EXPIRY` (15 s) later by `expire()`.
 * ARP entries are stale 60 s and expire 90 s after they were learned *or seen* here (each agent ages entries by
   its own clock from when it got them); the agent that wrote an entry removes it from the store when it expires.
+  A removal seen in the store is not acted on: the entry went because its writer's copy expired (ours expires
+  by our own clock about then) or because its writer's session ended (an agent restarting: the address still
+  answers at that MAC). Dropping it would stop every flow routed to that address until a new ARP exchange, which
+  needs the restarting agent.
 
 Invalidation by tag (the tags `simulation.devices` put on flows, `simulation.results.FlowTag`):
 
@@ -232,7 +236,7 @@ class ArpTable:
 
     def _entries(self, router: RouterId) -> tuple[StateTable, dict[str, str]]:
         return self._mirrors.get((Router, router, "arp_table"),
-                                 lambda ip, old, new: self._changed(router, ip, old, new))
+                                 lambda ip, old, new: self._stored(router, ip, old, new))
 
     def lookup(self, router: RouterId, ip: str) -> ArpEntry | None:
         mac = self._entries(router)[1].get(ip)
@@ -271,6 +275,11 @@ class ArpTable:
 
     def entries(self, router: RouterId) -> dict[str, str]:
         return dict(self._entries(router)[1])
+
+    def _stored(self, router: RouterId, ip: str, old: str | None, new: str | None) -> None:
+        """A change seen in the store: removals are left to our own expiry (module docstring)."""
+        if new is not None:
+            self._changed(router, ip, old, new)
 
     def _changed(self, router: RouterId, ip: str, old: str | None, new: str | None) -> None:
         entries = self._entries(router)[1]

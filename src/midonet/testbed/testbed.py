@@ -206,6 +206,16 @@ class Host:
         _end(self.process)
         return self.process.returncode
 
+    def kill_agent(self) -> int | None:
+        """SIGKILL the agent (a crash: its datapath and store session are left as they are); its exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=STOP_TIMEOUT)
+        return self.process.returncode
+
     def log_tail(self, size: int = 3000) -> str:
         try:
             return self.log.read_text(errors="replace")[-size:]

@@ -128,8 +128,30 @@ def test_arp_entries_are_shared_wake_waiting_packets_and_age(
     mine.expire()                                                # the writer removes it from the store
     assert ("arp", router, "10.0.0.5") in rec.invalidated
     sessions.flush()
+    peer_rec.invalidated.clear()
+    theirs.expire()                                              # and the reader's copy ages out too
     assert theirs.arp_table.lookup(router, "10.0.0.5") is None
     assert ("arp", router, "10.0.0.5") in peer_rec.invalidated
+
+
+def test_arp_entries_outlive_their_writers_session_until_their_own_expiry(
+        sessions: Sessions, ids: tuple[BridgeId, RouterId, PortId, PortId], mine: StoreStateTables,
+        theirs: StoreStateTables, peer_rec: Recorder, clock: FakeClock) -> None:
+    # The writer's agent restarts: its session ends and the entry leaves the store, but the address still answers
+    # at that MAC, so the flows routed to it stay until the reader's own clock ages the entry.
+    _, router, _, _ = ids
+    theirs.arp_table.lookup(router, "10.0.0.5")
+    mine.arp_table.learn(router, "10.0.0.5", M)
+    sessions.flush()
+    peer_rec.invalidated.clear()
+    sessions.agent.close()
+    assert sessions.operator.delivery.flush(5.0)
+    assert sessions.operator.state_table(Router, router, "arp_table").get("10.0.0.5") is None
+    found = theirs.arp_table.lookup(router, "10.0.0.5")
+    assert found is not None and found.mac == M and peer_rec.invalidated == []
+    clock.advance(90)
+    theirs.expire()
+    assert theirs.arp_table.lookup(router, "10.0.0.5") is None
 
 
 def test_learned_entries_vanish_with_the_agents_session(
