@@ -1,0 +1,459 @@
+"""Issue 5's services on the testbed: real agents on three host namespaces, real TCP and UDP between VM namespaces,
+through what the router offers besides routing: the L4 load balancer (a VIP over three members on three hosts,
+a member disabled, source-IP persistence), dynamic SNAT to the "internet" (leased ports, replies reverse-NATed,
+nothing opened from outside), port forwarding (DNAT in, reverse DNAT out), and one bridge across three hosts.
+
+    vm1 172.16.1.1 (h1) -+                                    +- vm4 172.16.2.1 (h2)     the load balancer's client
+    vm2 172.16.1.2 (h2) -+- br1 -- r1 (lb: VIP 10.9.9.9:80) -- br2
+    vm3 172.16.1.3 (h3) -+          |                               members: vm1..vm3 :8080
+                                   br3 -- vm5 192.0.2.1 (h3)        the "internet": its only route is
+                                  (uplink 192.0.2.254)              203.0.113.0/24 via the uplink
+    SNAT (and port forwarding) address: 203.0.113.1
+
+The spec's sections: 3.5 (chains), 3.7 (NAT: dnat / snat with leased port blocks, rev_dnat / rev_snat), 3.8 (the
+L4 load balancer), 4.4 (flow state sent to the hosts where the replies enter: a member's or the internet VM's).
+
+Traffic comes from small Python programs run in the VMs (`SERVE`, `ASK`, `BROADCAST`, `HEAR`, below). One testbed
+for the module; each test puts back what it changed (the load balancer detached and deleted, filters detached and
+chains deleted, neighbours removed) in a `finally`, so the others see the plain topology. The fixture removes every
+namespace, link, mount and process of the testbed, even when a test fails; every server a test starts is ended by
+its PID. Skips, saying why, when not root or without clang, BPF, ping or ZooKeeper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from midonet.client import Client
+from midonet.testbed import Host, Testbed, Vm, cleanup, unavailable
+from midonet.testbed.testbed import STATE_ROOT, TestbedError
+from tests.system.test_testbed_l2 import assert_kernel_forwards
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
+
+TENANT = "tenant-a"
+WAIT = 30.0
+MTU = 1450
+VIP, VIP_PORT, MEMBER_PORT = "10.9.9.9", 80, 8080
+NAT_IP = "203.0.113.1"                 # the router's SNAT address, and the port-forwarding address
+NAT_PORTS = (10000, 20000)
+FORWARDED_PORT, SERVICE_PORT = 8080, 80   # NAT_IP:8080 -> vm2:80
+ECHO_PORT = 9000                       # the internet VM's server (TCP and UDP)
+PRIVATE_PORT = 5000                    # a private VM's server nothing forwards to
+BROADCAST_PORT = 6000
+
+
+@dataclass
+class Cloud:
+    bed: Testbed
+    client: Client
+    hosts: list[Host]
+    members: list[Vm]                  # vm1..vm3 on br1, one per host
+    client_vm: Vm                      # vm4 on br2
+    internet: Vm                       # vm5 on br3
+    router: str
+    uplink: str                        # the router's port on br3
+    vm_ports: dict[str, str]           # VM netns -> its bridge port
+
+
+def logs(bed: Testbed) -> str:
+    api = STATE_ROOT / "api.log"
+    tail = api.read_text(errors="replace")[-3000:] if api.exists() else ""
+    return "\n".join([f"--- {h.netns} ---\n{h.log_tail()}" for h in bed.hosts] + [f"--- api ---\n{tail}"])
+
+
+def wait_alive(bed: Testbed, client: Client) -> None:
+    deadline = time.monotonic() + WAIT
+    wanted = {h.host_id for h in bed.hosts}
+    while True:
+        alive = {h["id"] for h in client.list("hosts") if h.get("alive")}
+        if wanted <= alive:
+            return
+        dead = [h.netns for h in bed.hosts if not h.alive()]
+        assert not dead and time.monotonic() < deadline, f"agents not alive: {dead}\n{logs(bed)}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[Cloud]:
+    deadline = time.monotonic() + 120      # another testbed (one per machine) may be finishing
+    while True:
+        try:
+            cleanup()
+            break
+        except TestbedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    bed = Testbed(lock_wait=30)
+    bed.up()
+    try:
+        yield build(bed)
+    finally:
+        bed.down()
+
+
+def build(bed: Testbed) -> Cloud:
+    hosts = [bed.add_host() for _ in range(3)]
+    members = [bed.add_vm(h, f"172.16.1.{n}/24", gateway="172.16.1.254", mtu=MTU) for n, h in enumerate(hosts, 1)]
+    client_vm = bed.add_vm(hosts[1], "172.16.2.1/24", gateway="172.16.2.254", mtu=MTU)
+    internet = bed.add_vm(hosts[2], "192.0.2.1/24", mtu=MTU)
+    internet.run("ip", "route", "add", "203.0.113.0/24", "via", "192.0.2.254", check=True)
+    client = Client(bed.api_url, "admin", bed.password)
+    wait_alive(bed, client)
+    zone = client.create("tunnel_zones", {"name": "tz", "type": "vxlan"})
+    for host in hosts:
+        client.add_tunnel_zone_host(zone["id"], host.host_id, host.address)
+    router = str(client.create("routers", {"name": "r1", "tenantId": TENANT})["id"])
+    ports: dict[str, str] = {}
+    uplink = ""
+    subnets = (("172.16.1", members), ("172.16.2", [client_vm]), ("192.0.2", [internet]))
+    for n, (subnet, vms) in enumerate(subnets, start=1):
+        bridge = str(client.create("bridges", {"name": f"br{n}", "tenantId": TENANT})["id"])
+        rport = str(client.create_child("routers", router, "ports", {
+            "portMac": f"ac:ca:ba:00:0{n}:fe", "portAddress": f"{subnet}.254", "networkAddress": f"{subnet}.0",
+            "networkLength": 24})["id"])
+        client.link(str(client.create_child("bridges", bridge, "ports", {})["id"]), rport)
+        client.create_child("routers", router, "routes", {
+            "dstNetworkAddr": f"{subnet}.0", "dstNetworkLength": 24, "nextHopPort": rport, "weight": 100})
+        uplink = rport
+        for vm in vms:
+            port = str(client.create_child("bridges", bridge, "ports", {})["id"])
+            client.bind(vm.host.host_id, port, vm.interface)
+            ports[vm.netns] = port
+    made = Cloud(bed, client, hosts, members, client_vm, internet, router, uplink, ports)
+    for vm in members:
+        answers(made, client_vm, vm.ip)
+    answers(made, internet, "192.0.2.254")
+    return made
+
+
+# ---- waiting for traffic ----
+
+def answers(cloud: Cloud, vm_from: Vm, ip: str) -> None:
+    """Ping until one round answers (agents learn changes asynchronously)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        result = vm_from.run("ping", "-c", "1", "-W", "1", ip)
+        if result.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"{vm_from.netns}: no answer from {ip}: {result.stdout}\n{logs(cloud.bed)}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One exchange of `ASK`: the client's own port, who answered (the server's name and the client address and
+    port it saw) and where the reply came from."""
+
+    local_port: int
+    server: str
+    seen_ip: str
+    seen_port: int
+    from_ip: str
+    from_port: int
+
+
+@contextlib.contextmanager
+def serving(vm: Vm, name: str, port: int) -> Iterator[list[str]]:
+    """`SERVE` running in `vm` (TCP and UDP on `port`), ended by its PID on leaving; yields once it listens a
+    list that gets, on leaving, the lines it printed after "ready"."""
+    server = subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", SERVE, name, str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed: list[str] = []
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.strip() == "ready", f"{vm.netns}: server did not start: {line}{server.stdout.read()}"
+        yield printed
+    finally:
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
+        printed += server.communicate(timeout=10)[0].splitlines()
+
+
+def ask(cloud: Cloud, vm: Vm, proto: str, ip: str, port: int, count: int) -> list[Answer]:
+    """`count` exchanges (each from a new socket) of `vm` with ip:port; asserts every one after the first
+    answered (the first may wait for the agents, up to 20 s)."""
+    result = vm.run(sys.executable, "-c", ASK, proto, ip, str(port), str(count))
+    assert result.returncode == 0 and "fail" not in result.stdout, (
+        f"{vm.netns} -> {proto} {ip}:{port}:\n{result.stdout}{result.stderr}\n{logs(cloud.bed)}")
+    answers_ = []
+    for line in result.stdout.splitlines():
+        local, server, seen_ip, seen_port, from_ip, from_port = line.split()
+        answers_.append(Answer(int(local), server, seen_ip, int(seen_port), from_ip, int(from_port)))
+    assert len(answers_) == count, result.stdout
+    return answers_
+
+
+def refused(vm: Vm, ip: str, port: int) -> str:
+    """How a TCP connection from `vm` to ip:port fails ("timeout", "refused", "unreachable ..."), or
+    "connected"."""
+    return vm.run(sys.executable, "-c", CONNECT, ip, str(port)).stdout.strip()
+
+
+def wait_for_backends(cloud: Cloud, wanted: set[str], batch: int) -> list[Answer]:
+    """Batches of connections to the VIP until one batch is answered by `wanted` exactly (the agents learn a
+    change asynchronously); that batch."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, batch)
+        if {a.server for a in got} == wanted:
+            return got
+        assert time.monotonic() < deadline, f"backends {sorted({a.server for a in got})}, not {sorted(wanted)}"
+
+
+# ---- the tests ----
+
+def test_a_broadcast_reaches_the_bridge_on_all_three_hosts_then_unicast_goes_through_the_kernel(
+        cloud: Cloud) -> None:
+    vm1, vm2, vm3 = cloud.members
+    h1, _, h3 = cloud.hosts
+    try:
+        for vm in cloud.members:            # ARP afresh: the requests are broadcasts across the hosts
+            vm.run("ip", "neigh", "flush", "dev", "eth0", check=True)
+        hearers = [subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", HEAR,
+                                     str(BROADCAST_PORT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                   for vm in (vm2, vm3)]
+        sender = subprocess.Popen(["ip", "netns", "exec", vm1.netns, sys.executable, "-c", BROADCAST,
+                                   "172.16.1.255", str(BROADCAST_PORT)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.STDOUT)
+        try:
+            heard = [h.communicate(timeout=WAIT)[0].strip() for h in hearers]
+        finally:
+            for process in [sender, *hearers]:
+                if process.poll() is None:
+                    os.kill(process.pid, signal.SIGTERM)
+                process.wait(timeout=10)
+        assert heard == [vm1.ip, vm1.ip], f"{heard}\n{logs(cloud.bed)}"
+        for a, b in ((vm1, vm2), (vm1, vm3), (vm2, vm3), (vm3, vm1)):
+            answers(cloud, a, b.ip)
+        # Static neighbours for the count: every packet counted is an ICMP one, through h1's and h3's kernels.
+        vm1.run("ip", "neigh", "replace", vm3.ip, "lladdr", vm3.mac, "dev", "eth0", "nud", "permanent", check=True)
+        vm3.run("ip", "neigh", "replace", vm1.ip, "lladdr", vm1.mac, "dev", "eth0", "nud", "permanent", check=True)
+        assert_kernel_forwards(cloud.bed, vm1, vm3.ip, (h1, h3))
+    finally:
+        vm1.run("ip", "neigh", "del", vm3.ip, "dev", "eth0")
+        vm3.run("ip", "neigh", "del", vm1.ip, "dev", "eth0")
+
+
+def test_a_vip_spreads_connections_over_members_on_three_hosts(cloud: Cloud) -> None:
+    client, names = cloud.client, [vm.netns for vm in cloud.members]
+    lb = str(client.create("load_balancers", {})["id"])
+    try:
+        client.update("routers", cloud.router, {"loadBalancerId": lb})
+        pool = str(client.create_child("load_balancers", lb, "pools",
+                                       {"protocol": "TCP", "lbMethod": "ROUND_ROBIN"})["id"])
+        members = [str(client.create_child("pools", pool, "pool_members",
+                                           {"address": vm.ip, "protocolPort": MEMBER_PORT})["id"])
+                   for vm in cloud.members]
+        vip = str(client.create_child("pools", pool, "vips", {"address": VIP, "protocolPort": VIP_PORT})["id"])
+        with contextlib.ExitStack() as servers:
+            for vm in cloud.members:
+                servers.enter_context(serving(vm, vm.netns, MEMBER_PORT))
+            # Weighted random over three members: 30 connections miss one with a chance of 3 * (2/3)^30 < 1e-5.
+            got = wait_for_backends(cloud, set(names), 30)
+            # Every connection was made with the VIP (the members' SYN-ACKs came back from VIP:80), and every
+            # member saw the client itself, port and all.
+            assert {(a.from_ip, a.from_port) for a in got} == {(VIP, VIP_PORT)}
+            assert all((a.seen_ip, a.seen_port) == (cloud.client_vm.ip, a.local_port) for a in got), got
+
+            client.update("pool_members", members[0], {"adminStateUp": False})
+            wait_for_backends(cloud, set(names[1:]), 15)
+            got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 15)
+            assert names[0] not in {a.server for a in got}, got
+            client.update("pool_members", members[0], {"adminStateUp": True})
+            wait_for_backends(cloud, set(names), 30)
+
+            # Source-IP persistence: every connection of the client goes to one member.
+            client.update("vips", vip, {"sessionPersistence": "SOURCE_IP"})
+            deadline = time.monotonic() + WAIT
+            while len(servers_ := {a.server for a in ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)}) != 1:
+                assert time.monotonic() < deadline, f"not sticky: {servers_}"
+            (sticky,) = servers_
+            got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)
+            assert {a.server for a in got} == {sticky}, got
+            assert {(a.from_ip, a.from_port) for a in got} == {(VIP, VIP_PORT)}
+    finally:
+        client.update("routers", cloud.router, {"loadBalancerId": None})
+        client.delete("load_balancers", lb)
+
+
+def gateway(cloud: Cloud, *, forwarding: bool) -> tuple[str, str]:
+    """The router's "pre" and "post" chains, as gateway.py's `source_nat` (and `port_forwarding`) make them:
+    the private subnets leave by the uplink as NAT_IP (ports leased in NAT_PORTS), replies to NAT_IP come back;
+    with `forwarding`, NAT_IP:8080 goes to vm2:80 and vm2's answers from :80 go back as NAT_IP:8080 (the
+    reverse rule first in "post"). The chains are attached to the router."""
+    client, vm2 = cloud.client, cloud.members[1]
+    pre = str(client.create("chains", {"name": "pre", "tenantId": TENANT})["id"])
+    post = str(client.create("chains", {"name": "post", "tenantId": TENANT})["id"])
+    rules: list[tuple[str, dict[str, object]]] = []
+    if forwarding:
+        rules += [(pre, {"type": "dnat", "nwDstAddress": NAT_IP, "nwDstLength": 32,
+                         "tpDst": {"start": FORWARDED_PORT, "end": FORWARDED_PORT},
+                         "natTargets": [{"addressFrom": vm2.ip, "addressTo": vm2.ip,
+                                         "portFrom": SERVICE_PORT, "portTo": SERVICE_PORT}]}),
+                  (post, {"type": "rev_dnat", "nwSrcAddress": vm2.ip, "nwSrcLength": 32,
+                          "tpSrc": {"start": SERVICE_PORT, "end": SERVICE_PORT}})]
+    rules += [(pre, {"type": "rev_snat", "nwDstAddress": NAT_IP, "nwDstLength": 32}),
+              (post, {"type": "snat", "nwSrcAddress": "172.16.0.0", "nwSrcLength": 16, "outPorts": [cloud.uplink],
+                      "natTargets": [{"addressFrom": NAT_IP, "addressTo": NAT_IP,
+                                      "portFrom": NAT_PORTS[0], "portTo": NAT_PORTS[1]}]})]
+    positions = {pre: 0, post: 0}
+    for chain, rule in rules:
+        positions[chain] += 1
+        client.create_child("chains", chain, "rules", {"position": positions[chain], "flowAction": "accept", **rule})
+    client.update("routers", cloud.router, {"inboundFilterId": pre, "outboundFilterId": post})
+    return pre, post
+
+
+def ungateway(cloud: Cloud, chains: tuple[str, str]) -> None:
+    cloud.client.update("routers", cloud.router, {"inboundFilterId": None, "outboundFilterId": None})
+    for chain in chains:
+        cloud.client.delete("chains", chain)
+
+
+def test_dynamic_snat_takes_vms_on_two_hosts_to_the_internet_and_lets_nothing_in(cloud: Cloud) -> None:
+    vm1, vm2, _ = cloud.members
+    internet = cloud.internet
+    chains = gateway(cloud, forwarding=False)
+    try:
+        with serving(internet, "internet", ECHO_PORT), serving(vm1, vm1.netns, PRIVATE_PORT) as private:
+            leased: list[int] = []        # NAT ports of connections of vm1's and vm2's
+            for proto in ("tcp", "udp"):
+                got = [a for vm in (vm1, vm2) for a in ask(cloud, vm, proto, internet.ip, ECHO_PORT, 4)]
+                leased += [got[0].seen_port, got[-1].seen_port] if proto == "tcp" else []
+                # The internet saw only NAT_IP, each connection from a port of its own in the range; every reply
+                # came back to the VM that asked, from the internet VM.
+                assert {a.seen_ip for a in got} == {NAT_IP}, got
+                assert all(NAT_PORTS[0] <= a.seen_port <= NAT_PORTS[1] for a in got), got
+                assert len({a.seen_port for a in got}) == len(got), got
+                assert {(a.server, a.from_ip, a.from_port) for a in got} == {("internet", internet.ip, ECHO_PORT)}
+            # The internet cannot open a connection to a private VM through the NAT address: not to the port a
+            # private VM listens on, nor to a port leased to a connection of theirs (the mapping is for that
+            # connection's peer only). The router answers "no route" (or nothing); "refused" would be a private
+            # VM's kernel answering.
+            for port in (PRIVATE_PORT, *leased):
+                assert refused(internet, NAT_IP, port).startswith(("unreachable", "timeout")), port
+        assert not [line for line in private if "accepted" in line], private
+    finally:
+        ungateway(cloud, chains)
+
+
+def test_port_forwarding_reaches_a_private_vm_and_answers_from_the_nat_address(cloud: Cloud) -> None:
+    vm2, internet = cloud.members[1], cloud.internet
+    chains = gateway(cloud, forwarding=True)
+    try:
+        with serving(vm2, vm2.netns, SERVICE_PORT):
+            for proto in ("tcp", "udp"):
+                got = ask(cloud, internet, proto, NAT_IP, FORWARDED_PORT, 3)
+                # vm2 answered, seeing the internet VM itself; the answers came from NAT_IP:8080.
+                assert {(a.server, a.seen_ip) for a in got} == {(vm2.netns, internet.ip)}, got
+                assert all(a.seen_port == a.local_port for a in got), got
+                assert {(a.from_ip, a.from_port) for a in got} == {(NAT_IP, FORWARDED_PORT)}, got
+            # SNAT still works beside the forwarding: vm2 itself reaches the internet as NAT_IP.
+            with serving(internet, "internet", ECHO_PORT):
+                got = ask(cloud, vm2, "tcp", internet.ip, ECHO_PORT, 2)
+                assert {a.seen_ip for a in got} == {NAT_IP}, got
+    finally:
+        ungateway(cloud, chains)
+
+
+# ---- the programs run in the VMs ----
+
+# A server: TCP and UDP on one port; answers every connection (and datagram) with its name and the client's address
+# and port as it saw them; prints "ready" once both listen, "accepted" for every TCP connection.
+SERVE = """
+import socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+tcp = socket.socket(); tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); tcp.bind(("0.0.0.0", port))
+tcp.listen(64)
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("0.0.0.0", port))
+def datagrams():
+    while True:
+        data, peer = udp.recvfrom(100)
+        udp.sendto(f"{name} {peer[0]} {peer[1]}".encode(), peer)
+threading.Thread(target=datagrams, daemon=True).start()
+print("ready", flush=True)
+while True:
+    conn, peer = tcp.accept()
+    print("accepted", peer, flush=True)
+    conn.sendall(f"{name} {peer[0]} {peer[1]}".encode())
+    conn.close()
+"""
+# A client: `count` exchanges with ip:port, each from a new socket, the first retried for up to 20 s (the agents
+# may not know the topology yet), the others not; prints "<own port> <answer> <answerer's ip> <port>" or "fail ...".
+ASK = """
+import socket, sys, time
+proto, ip, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def tcp():
+    with socket.create_connection((ip, port), timeout=3) as s:
+        chunks = []
+        while chunk := s.recv(100):
+            chunks.append(chunk)
+        return s.getsockname()[1], b"".join(chunks).decode(), s.getpeername()
+def udp():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        s.settimeout(1)
+        for attempt in range(3):       # datagrams: resend (from the same port) when one is lost
+            s.sendto(b"hello", (ip, port))
+            try:
+                data, peer = s.recvfrom(100)
+                return s.getsockname()[1], data.decode(), peer
+            except TimeoutError:
+                if attempt == 2:
+                    raise
+deadline = time.monotonic() + 20
+done = 0
+while done < count:
+    try:
+        local, data, peer = tcp() if proto == "tcp" else udp()
+    except OSError as e:
+        if done == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            continue
+        print("fail", repr(e))
+        done += 1
+        continue
+    print(local, data, peer[0], peer[1])
+    done += 1
+"""
+# One TCP connection attempt: how it ended.
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("connected")
+except TimeoutError:
+    print("timeout")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as e:
+    print("unreachable", e)
+"""
+# A broadcaster: a datagram to the subnet's broadcast address every 0.2 s, for 30 s at most.
+BROADCAST = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+for _ in range(150):
+    s.sendto(b"anyone?", (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.2)
+"""
+# A listener: prints where the first datagram to its port came from.
+HEAR = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(30)
+print(s.recvfrom(100)[1][0])
+"""
