@@ -15,9 +15,10 @@ What each device is made of (its *sources*; a build reads them through a `_Reade
     port     its Port record, its port groups (loaded with it: flow-state peer resolution reads them, spec 4.3)
     bridge   its Bridge record, its ports, their peers (router ports: MACs and addresses for ARP and L2 forwarding),
              its DHCP subnets
-    router   its Router record, its ports, its routes and its ports' routes, the `active` state key of each of its
-             exterior ports: a route through an exterior port counts only while the port is active and
-             administratively up (spec 1.5, `RouterMapper.PortState.isPublishingRoutes`)
+    router   its Router record, its ports, its routes and its ports' routes, the location of each of its
+             exterior ports (below): a route through an exterior port counts only while the port is located
+             somewhere (active, or its agent away restarting) and administratively up (spec 1.5,
+             `RouterMapper.PortState.isPublishingRoutes`)
     chain    its Chain record, its rules in order, the IP address groups their conditions name
     mirror   its Mirror record, the IP address groups its conditions name
     load balancer   its LoadBalancer record, its pools, their members and VIPs (members' health status: the
@@ -198,7 +199,7 @@ def _build_router(rd: _Reader, ident: str) -> RouterDevice | None:
     route_ids = dict.fromkeys((*router.route_ids, *(r for p in ports.values() for r in p.route_ids)))
     routes = rd.records(Route, tuple(route_ids))
     inactive = {pid for pid, p in ports.items()
-                if p.is_exterior and (rd.active(pid) is None or not p.admin_state_up)}
+                if p.is_exterior and (_locate(rd, p) == NOWHERE or not p.admin_state_up)}
     return RouterMapper.map(router, routes, ports, inactive)
 
 
@@ -231,9 +232,12 @@ def _build_port_group(rd: _Reader, ident: str) -> PortGroup | None:
 
 def _build_location(rd: _Reader, ident: str) -> PortLocation:
     port = rd.record(Port, ident)
-    active = rd.active(ident)
-    if port is None:
-        return NOWHERE
+    return NOWHERE if port is None else _locate(rd, port)
+
+
+def _locate(rd: _Reader, port: Port) -> PortLocation:
+    """Where `port` is (the table in the module docstring)."""
+    active = rd.active(port.id)
     if active is not None:
         return active
     if not (port.host_id and port.is_exterior) or rd.bound(port.host_id):

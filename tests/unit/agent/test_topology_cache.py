@@ -78,13 +78,14 @@ def test_a_deleted_device_is_dropped(sessions: Sessions, cache: TopologyCache) -
         cache.get_chain(ChainId(chain.id))
 
 
-def test_routes_through_an_exterior_port_count_only_while_it_is_active(sessions: Sessions, cache: TopologyCache,
+def test_routes_through_an_exterior_port_count_only_while_it_is_located(sessions: Sessions, cache: TopologyCache,
                                                                       rec: Recorder) -> None:
     topo = sessions.topology
     host_id, _ = _host(sessions)
     router = topo.router("r")
     uplink = topo.router_port(router, "192.0.2.1/24", "02:00:00:00:ee:01", host_id=host_id, interface="up0")
     route = topo.route(router, "0.0.0.0/0", uplink, gateway="192.0.2.254")
+    sessions.agent.set_state(Host, host_id, "alive", alive_value(bound=True))     # its agent runs
     device = load(sessions, cache.get_router, RouterId(router.id))
     assert route.id not in {r.id for r in device.routing_table.routes}   # type: ignore[attr-defined]
     sessions.agent.set_state(Port, uplink.id, "active", json.dumps({"host_id": host_id, "tunnel_key": 5}))
@@ -94,6 +95,9 @@ def test_routes_through_an_exterior_port_count_only_while_it_is_active(sessions:
     sessions.agent.delete_state(Port, uplink.id, "active")
     sessions.flush()
     assert route.id not in {r.id for r in cache.get_router(RouterId(router.id)).routing_table.routes}
+    sessions.agent.delete_state(Host, host_id, "alive")          # its agent is away: its datapath still delivers
+    sessions.flush()
+    assert route.id in {r.id for r in cache.get_router(RouterId(router.id)).routing_table.routes}
 
 
 def test_port_locations_load_on_demand_and_follow_the_active_key(sessions: Sessions, cache: TopologyCache,
