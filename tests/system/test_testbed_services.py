@@ -36,7 +36,7 @@ import pytest
 from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, cleanup, unavailable
 from midonet.testbed.testbed import STATE_ROOT, TestbedError
-from tests.system.test_testbed_l2 import assert_kernel_forwards
+from tests.system.test_testbed_l2 import assert_kernel_forwards, kernel_counters
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
@@ -49,6 +49,7 @@ NAT_PORTS = (10000, 20000)
 FORWARDED_PORT, SERVICE_PORT = 8080, 80   # NAT_IP:8080 -> vm2:80
 ECHO_PORT = 9000                       # the internet VM's server (TCP and UDP)
 PRIVATE_PORT = 5000                    # a private VM's server nothing forwards to
+CLOSED_PORT = 9999                     # nothing listens there on the internet VM
 BROADCAST_PORT = 6000
 
 
@@ -194,6 +195,61 @@ def ask(cloud: Cloud, vm: Vm, proto: str, ip: str, port: int, count: int) -> lis
     return answers_
 
 
+class Held:
+    """A TCP connection `HOLD` keeps open from a VM: `greeting` (the server's name, the client address and port
+    it saw); `exchange(size)` sends `size` bytes and reads them back."""
+
+    def __init__(self, cloud: Cloud, vm: Vm, ip: str, port: int) -> None:
+        self.cloud = cloud
+        self.process = subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", HOLD, ip, str(port)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        assert self.process.stdout is not None
+        self.greeting = self.process.stdout.readline().strip()
+
+    def exchange(self, size: int) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{size}\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline().strip()
+        assert line == f"ok {size}", f"{line}\n{logs(self.cloud.bed)}"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+        self.process.communicate(timeout=10)
+
+
+@contextlib.contextmanager
+def holding(cloud: Cloud, vm: Vm, ip: str, port: int) -> Iterator[Held]:
+    """A connection from `vm` to ip:port held open (retried until the greeting comes, up to WAIT seconds)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        held = Held(cloud, vm, ip, port)
+        if not held.greeting.startswith("fail"):
+            break
+        held.close()
+        assert time.monotonic() < deadline, f"{vm.netns} -> {ip}:{port}: {held.greeting}\n{logs(cloud.bed)}"
+    try:
+        yield held
+    finally:
+        held.close()
+
+
+def assert_kernel_carries(cloud: Cloud, held: Held, hosts: tuple[Host, ...], size: int = 2_000_000) -> None:
+    """`size` bytes each way over the held connection, and next to none of its packets came up to an agent:
+    every host's kernel forwarded them (its counters), both ways."""
+    held.exchange(65536)                 # the flows of both directions installed
+    before = [kernel_counters(h) for h in hosts]
+    held.exchange(size)
+    after = [kernel_counters(h) for h in hosts]
+    hits = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
+    misses = [a[1] - b[1] for a, b in zip(after, before, strict=True)]
+    # A hit is a packet as the kernel hands it to the program: with segmentation offloads up to 64 KiB of a TCP
+    # stream (2 MB each way made about 190 on each host here); a miss is one that went up to the agent.
+    assert all(h >= 2 * size // 65536 for h in hits) and sum(misses) <= 4, (hits, misses)
+
+
 def refused(vm: Vm, ip: str, port: int) -> str:
     """How a TCP connection from `vm` to ip:port fails ("timeout", "refused", "unreachable ..."), or
     "connected"."""
@@ -266,11 +322,20 @@ def test_a_vip_spreads_connections_over_members_on_three_hosts(cloud: Cloud) -> 
             assert {(a.from_ip, a.from_port) for a in got} == {(VIP, VIP_PORT)}
             assert all((a.seen_ip, a.seen_port) == (cloud.client_vm.ip, a.local_port) for a in got), got
 
-            client.update("pool_members", members[0], {"adminStateUp": False})
-            wait_for_backends(cloud, set(names[1:]), 15)
-            got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 15)
-            assert names[0] not in {a.server for a in got}, got
-            client.update("pool_members", members[0], {"adminStateUp": True})
+            # A connection held open: its packets go through the kernels of the client's and the member's hosts,
+            # and it stays with its member when the member is disabled (its connections may finish, spec 3.8),
+            # while new connections go only to the others.
+            with holding(cloud, cloud.client_vm, VIP, VIP_PORT) as held:
+                first = names.index(held.greeting.split()[0])
+                hosts = {vm.host.netns: vm.host for vm in (cloud.client_vm, cloud.members[first])}
+                assert_kernel_carries(cloud, held, tuple(hosts.values()))
+                client.update("pool_members", members[first], {"adminStateUp": False})
+                others = set(names) - {names[first]}
+                wait_for_backends(cloud, others, 15)
+                got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 15)
+                assert {a.server for a in got} <= others, got
+                held.exchange(100_000)
+            client.update("pool_members", members[first], {"adminStateUp": True})
             wait_for_backends(cloud, set(names), 30)
 
             # Source-IP persistence: every connection of the client goes to one member.
@@ -337,6 +402,14 @@ def test_dynamic_snat_takes_vms_on_two_hosts_to_the_internet_and_lets_nothing_in
                 assert all(NAT_PORTS[0] <= a.seen_port <= NAT_PORTS[1] for a in got), got
                 assert len({a.seen_port for a in got}) == len(got), got
                 assert {(a.server, a.from_ip, a.from_port) for a in got} == {("internet", internet.ip, ECHO_PORT)}
+            # Ping goes out and back through the SNAT (the echo id kept), and an ICMP error comes back to the
+            # VM it concerns (the port unreachable quoting NAT_IP is translated back, spec 3.7).
+            answers(cloud, vm1, internet.ip)
+            assert vm2.run(sys.executable, "-c", PROBE, internet.ip, str(CLOSED_PORT)).stdout.strip() == "refused"
+            # A transfer through the SNAT goes through the kernels of vm1's and the internet VM's hosts.
+            with holding(cloud, vm1, internet.ip, ECHO_PORT) as held:
+                assert held.greeting.split()[1] == NAT_IP, held.greeting
+                assert_kernel_carries(cloud, held, (vm1.host, internet.host))
             # The internet cannot open a connection to a private VM through the NAT address: not to the port a
             # private VM listens on, nor to a port leased to a connection of theirs (the mapping is for that
             # connection's peer only). The router answers "no route" (or nothing); "refused" would be a private
@@ -359,6 +432,9 @@ def test_port_forwarding_reaches_a_private_vm_and_answers_from_the_nat_address(c
                 assert {(a.server, a.seen_ip) for a in got} == {(vm2.netns, internet.ip)}, got
                 assert all(a.seen_port == a.local_port for a in got), got
                 assert {(a.from_ip, a.from_port) for a in got} == {(NAT_IP, FORWARDED_PORT)}, got
+            with holding(cloud, internet, NAT_IP, FORWARDED_PORT) as held:
+                assert held.greeting.split()[:2] == [vm2.netns, internet.ip], held.greeting
+                assert_kernel_carries(cloud, held, (internet.host, vm2.host))
             # SNAT still works beside the forwarding: vm2 itself reaches the internet as NAT_IP.
             with serving(internet, "internet", ECHO_PORT):
                 got = ask(cloud, vm2, "tcp", internet.ip, ECHO_PORT, 2)
@@ -369,8 +445,9 @@ def test_port_forwarding_reaches_a_private_vm_and_answers_from_the_nat_address(c
 
 # ---- the programs run in the VMs ----
 
-# A server: TCP and UDP on one port; answers every connection (and datagram) with its name and the client's address
-# and port as it saw them; prints "ready" once both listen, "accepted" for every TCP connection.
+# A server: TCP and UDP on one port; answers every datagram, and greets every connection, with its name and the
+# client's address and port as it saw them, then echoes what the connection sends; prints "ready" once both listen,
+# "accepted" for every TCP connection.
 SERVE = """
 import socket, sys, threading
 name, port = sys.argv[1], int(sys.argv[2])
@@ -381,13 +458,17 @@ def datagrams():
     while True:
         data, peer = udp.recvfrom(100)
         udp.sendto(f"{name} {peer[0]} {peer[1]}".encode(), peer)
+def echo(conn, peer):
+    with conn:
+        conn.sendall(f"{name} {peer[0]} {peer[1]}\\n".encode())
+        while data := conn.recv(65536):
+            conn.sendall(data)
 threading.Thread(target=datagrams, daemon=True).start()
 print("ready", flush=True)
 while True:
     conn, peer = tcp.accept()
     print("accepted", peer, flush=True)
-    conn.sendall(f"{name} {peer[0]} {peer[1]}".encode())
-    conn.close()
+    threading.Thread(target=echo, args=(conn, peer), daemon=True).start()
 """
 # A client: `count` exchanges with ip:port, each from a new socket, the first retried for up to 20 s (the agents
 # may not know the topology yet), the others not; prints "<own port> <answer> <answerer's ip> <port>" or "fail ...".
@@ -396,10 +477,12 @@ import socket, sys, time
 proto, ip, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def tcp():
     with socket.create_connection((ip, port), timeout=3) as s:
-        chunks = []
-        while chunk := s.recv(100):
-            chunks.append(chunk)
-        return s.getsockname()[1], b"".join(chunks).decode(), s.getpeername()
+        greeting = b""
+        while not greeting.endswith(b"\\n"):
+            if not (chunk := s.recv(100)):
+                raise ConnectionError("closed before greeting")
+            greeting += chunk
+        return s.getsockname()[1], greeting.decode().strip(), s.getpeername()
 def udp():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("0.0.0.0", 0))
@@ -426,6 +509,54 @@ while done < count:
         continue
     print(local, data, peer[0], peer[1])
     done += 1
+"""
+# One connection held open: prints the greeting, then for every line read (a size) sends that many bytes in 64 KiB
+# pieces, each read back (echoed) before the next, and prints "ok <size>" (or "fail ..." and ends).
+HOLD = """
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+    greeting = b""
+    while not greeting.endswith(b"\\n"):
+        if not (chunk := s.recv(100)):
+            raise ConnectionError("closed before greeting")
+        greeting += chunk
+    print(greeting.decode().strip(), flush=True)
+    for line in sys.stdin:
+        left = int(line)
+        while left:
+            piece = min(left, 65536)
+            s.sendall(b"x" * piece)
+            back = 0
+            while back < piece:
+                if not (chunk := s.recv(piece - back)):
+                    raise ConnectionError("closed")
+                back += len(chunk)
+            left -= piece
+        print("ok", line.strip(), flush=True)
+except OSError as e:
+    print("fail", repr(e), flush=True)
+"""
+# A datagram to a port (connected socket), resent up to 5 times: "answered", "refused" (an ICMP port unreachable
+# came back) or "timeout".
+PROBE = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.settimeout(1)
+for _ in range(5):
+    try:
+        s.send(b"anyone?")
+        s.recv(100)
+        print("answered")
+        break
+    except ConnectionRefusedError:
+        print("refused")
+        break
+    except TimeoutError:
+        continue
+else:
+    print("timeout")
 """
 # One TCP connection attempt: how it ended.
 CONNECT = """
