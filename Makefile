@@ -49,7 +49,7 @@ typecheck: venv
 test: system-deps venv lint typecheck bpf
 	$(VENV)/bin/pytest -q tests
 
-run: system-deps venv
+run: system-deps venv bpf
 	$(VENV)/bin/midonet up --data-dir $(DATA_DIR) --listen $(LISTEN)
 
 clean:

@@ -49,8 +49,10 @@ def clean_env(**extra: str) -> dict[str, str]:
 def midonet_up(data_dir: Path, port: int, log: Path, command: str = "up",
                env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        proc = subprocess.Popen([str(MIDONET), command, "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env or clean_env())
+        # The local agent would take this namespace's interfaces: tests/system/test_up_agent.py runs it in its own.
+        extra = ["--no-agent"] if command == "up" else []
+        proc = subprocess.Popen([str(MIDONET), command, "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}",
+                                 *extra], stdout=out, stderr=subprocess.STDOUT, env=env or clean_env())
     try:
         yield proc
     finally:

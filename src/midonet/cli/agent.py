@@ -41,8 +41,10 @@ import typer
 from midonet.cli.output import fail
 
 if TYPE_CHECKING:
+    from midonet.agent import Agent
     from midonet.agent.host import InterfaceInfo
-    from midonet.datapath.linux import LinuxInterfaceSource
+    from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource
+    from midonet.store.base import Store
 
 TICK_INTERVAL = 1.0
 
@@ -98,19 +100,83 @@ class LinuxInterfaces:
         return [InterfaceInfo(**dataclasses.asdict(link)) for link in self._source.scan()]
 
 
+class LocalAgent:
+    """One host's agent on the Linux datapath of the current network namespace, on a store session it is given
+    and closes on `stop`: what `midonet agent` runs, and the agent service of `midonet up`.
+
+    `keep_datapath`: stopping detaches the agent and releases the datapath, whose flows keep forwarding for the
+    next agent on the same bpffs (`midonet agent`); without it, stopping removes the agent's ports, flows and
+    datapath (`midonet up`: an all-in-one that leaves nothing behind)."""
+
+    name = "agent"
+
+    def __init__(self, session: Store, host_id: str, host_name: str, *, bpffs: Path | None, data_dir: Path | None,
+                 keep_datapath: bool) -> None:
+        self.host_id, self.host_name = host_id, host_name
+        self._bpffs, self._data_dir, self._keep = bpffs, data_dir, keep_datapath
+        self._session: Store | None = session
+        self._source: LinuxInterfaceSource | None = None
+        self._datapath: LinuxDatapath | None = None
+        self._agent: Agent | None = None
+
+    def start(self) -> None:
+        """Create the datapath, start the agent; `LocalAgentError` saying what failed."""
+        from midonet.agent import Agent, AgentConfig
+        from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource
+
+        if self._session is None:
+            raise LocalAgentError("the agent was stopped; make a new one")
+        self._source = LinuxInterfaceSource()
+        try:
+            self._datapath = LinuxDatapath("midonet", state_dir=self._bpffs)
+        except Exception as e:
+            self.stop()
+            raise LocalAgentError(f"cannot create the Linux datapath: {e}") from None
+        config = AgentConfig(name=self.host_name, tick_interval=TICK_INTERVAL, data_dir=self._data_dir)
+        self._agent = Agent(self.host_id, self._session, self._datapath, WallClock(),
+                            interfaces=LinuxInterfaces(self._source), config=config).start()
+        self._source.watch(self._agent.interfaces_changed)
+
+    def stop(self) -> None:
+        if self._agent is not None:
+            if self._keep:
+                self._agent.detach()
+            else:
+                self._agent.stop()
+        if self._source is not None:
+            self._source.close()
+        if self._datapath is not None:
+            if self._keep:
+                self._datapath.release()
+            else:
+                self._datapath.close()
+        if self._session is not None:
+            self._session.close()
+        self._agent = self._source = self._datapath = self._session = None
+
+    def alive(self) -> bool:
+        return self._agent is not None and self._agent.running
+
+
+class LocalAgentError(RuntimeError):
+    """The local agent could not start; the message says why, in one line."""
+
+
 def run(options: AgentOptions) -> int:
     """Run the agent until SIGINT/SIGTERM; 0 on a clean stop."""
-    from midonet.agent import Agent, AgentConfig
-    from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource, unavailable
+    from midonet.datapath.linux import LinuxInterfaceSource, unavailable
     from midonet.store.factory import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reason = unavailable()
     if reason is not None:
         fail(f"the Linux datapath cannot run here: {reason}")
-    source = LinuxInterfaceSource()
     if options.tunnel_ip is not None:
-        local = {a.split("/")[0] for link in source.scan() for a in link.addresses}
+        scan = LinuxInterfaceSource()
+        try:
+            local = {a.split("/")[0] for link in scan.scan() for a in link.addresses}
+        finally:
+            scan.close()
         if options.tunnel_ip not in local:
             fail(f"--tunnel-ip {options.tunnel_ip} is not an address of this namespace's interfaces")
     stop = threading.Event()
@@ -119,32 +185,25 @@ def run(options: AgentOptions) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    store = datapath = agent = None
+    agent = None
     try:
         try:
             store = open_store(options.store, owner=f"agent-{options.host_id}")
         except Exception as e:  # any backend failure is a start-up error the user must see in one line
             fail(f"cannot open the store {options.store!r}: {e}")
+        agent = LocalAgent(store, options.host_id, options.host_name, bpffs=options.bpffs,
+                           data_dir=options.data_dir, keep_datapath=True)
         try:
-            datapath = LinuxDatapath("midonet", state_dir=options.bpffs)
-        except Exception as e:
-            fail(f"cannot create the Linux datapath: {e}")
-        config = AgentConfig(name=options.host_name, tick_interval=TICK_INTERVAL, data_dir=options.data_dir)
-        agent = Agent(options.host_id, store, datapath, WallClock(), interfaces=LinuxInterfaces(source),
-                      config=config).start()
-        source.watch(agent.interfaces_changed)
+            agent.start()
+        except LocalAgentError as e:
+            fail(str(e))
         typer.echo(f"agent {options.host_id} ({options.host_name}) running; stop with SIGTERM", err=True)
         stop.wait()
         typer.echo("stopping", err=True)
         return 0
     finally:
         if agent is not None:
-            agent.detach()
-        source.close()
-        if datapath is not None:
-            datapath.release()
-        if store is not None:
-            store.close()
+            agent.stop()           # closes the store session too
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

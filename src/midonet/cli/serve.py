@@ -13,10 +13,15 @@ More users come from DIR/users.json when present (the format of `midonet.api.aut
 is ignored (the admin password is the one above).
 
 A process is a list of `Service`s started in order. `midonet api` runs the API service; `midonet up` runs
-the API service plus `local_agent_services(...)`: the seam where the local agent (host registration, port
-bindings, datapath) joins the all-in-one. It returns no service yet.
+the API service plus `local_agent_services(...)`: this machine's agent (`cli.agent.LocalAgent`: host
+registration, port bindings, the Linux datapath of the current network namespace) on its own session of the same
+store. Its host id is kept in DATA_DIR/host-id, its bpffs in DATA_DIR/datapath, its flow state in
+DATA_DIR/flowstate. Stopping `midonet up` stops the agent and removes its datapath (an all-in-one leaves nothing
+behind; `midonet agent` is the one that keeps its flows forwarding across a restart). Where the Linux datapath
+cannot run (not root, no BPF object: `midonet.datapath.linux.unavailable`), or with `--no-agent`, `midonet up`
+serves the API and the store alone and its banner says why.
 
-May import: `midonet.api`, `midonet.store`, `midonet.cli.output` (and uvicorn).
+May import: `midonet.api`, `midonet.store`, `midonet.cli.output`, `midonet.cli.agent` (and uvicorn).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
+from midonet.cli.agent import LocalAgentError
 from midonet.cli.output import fail
 
 if TYPE_CHECKING:  # the server side (fastapi, uvicorn, store backends) is imported only when serving
@@ -52,7 +58,7 @@ class ServeError(Exception):
 
 
 class Service(Protocol):
-    """One long-running part of a process: the API server, later the local agent."""
+    """One long-running part of a process: the API server, the local agent."""
 
     name: str
 
@@ -183,9 +189,28 @@ class ApiService:
         return self._thread.is_alive()
 
 
-def local_agent_services(store: Store, data_dir: Path) -> list[Service]:
-    """The local agent's services for `midonet up`. None yet: the agent joins here in a later issue."""
-    return []
+def local_agent_services(store: Store, data_dir: Path) -> tuple[list[Service], str]:
+    """The local agent's services for `midonet up`, and the banner's line about it."""
+    import uuid
+
+    from midonet.cli.agent import LocalAgent
+    from midonet.datapath.linux import unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        return [], f"(no local agent: the Linux datapath cannot run here: {reason})"
+    id_file = data_dir / "host-id"
+    try:
+        host_id = str(uuid.UUID(id_file.read_text().strip()))
+    except FileNotFoundError:
+        host_id = str(uuid.uuid4())
+        id_file.write_text(host_id + "\n")
+    except ValueError:
+        raise ServeError(f"{id_file} does not hold a host UUID; remove it for a new one") from None
+    name = socket.gethostname()
+    agent = LocalAgent(store.connect(f"agent-{host_id}"), host_id, name, bpffs=(data_dir / "datapath").resolve(),
+                       data_dir=data_dir / "flowstate", keep_datapath=False)
+    return [agent], f"Local agent: host {host_id} ({name}); bind ports to this namespace's interfaces"
 
 
 # --- running ------------------------------------------------------------------------------------------
@@ -199,7 +224,7 @@ def open_backing_store(url: str, data_dir: Path) -> Store:
         raise ServeError(f"cannot open the store {url!r}: {e}") from None
 
 
-def banner(api: ApiService, admin: AdminPassword, store_url: str, data_dir: Path, agent: bool) -> str:
+def banner(api: ApiService, admin: AdminPassword, store_url: str, data_dir: Path, agent: str | None) -> str:
     where = f"memory, in {data_dir / 'store'}" if store_url == "memory" else store_url
     login_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(api.host)
     url = api.url if login_host is None else f"http://{login_host}:{api.port}{api.prefix}"
@@ -212,8 +237,8 @@ def banner(api: ApiService, admin: AdminPassword, store_url: str, data_dir: Path
     lines = [f"MidoNet API on {api.url}  (store: {where})", password_line,
              "Use it:", f"  export MIDONET_API_URL={url} MIDONET_USERNAME=admin MIDONET_PASSWORD={secret}",
              "  midonet list bridges"]
-    if agent:
-        lines.append("(no local agent yet: this build of `midonet up` serves the API and the store)")
+    if agent is not None:
+        lines.append(agent)
     lines.append("Stop with Ctrl-C (or SIGTERM).")
     return "\n".join(lines)
 
@@ -238,14 +263,19 @@ def serve(data_dir: Path, listen: str, store_url: str, env: Mapping[str, str], w
         store = open_backing_store(store_url, data_dir)
         api = ApiService(store, auth, host, port)
         services: list[Service] = [api]
+        agent_line = None
         if with_agent:
-            services += local_agent_services(store, data_dir)
+            agents, agent_line = local_agent_services(store, data_dir)
+            services += agents
         for service in services:
             if stop.is_set():
                 break
-            service.start()
+            try:
+                service.start()
+            except LocalAgentError as e:
+                raise ServeError(str(e)) from None
             started.append(service)
-        typer.echo(banner(api, admin, store_url, data_dir.resolve(), with_agent))
+        typer.echo(banner(api, admin, store_url, data_dir.resolve(), agent_line))
         while not stop.wait(0.5):
             dead = [s.name for s in started if not s.alive()]
             if dead:
@@ -270,11 +300,13 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="where state
                                                  "[env MIDONET_DATA_DIR; default ./data]", show_default=False)]
 ListenOpt = Annotated[str, typer.Option("--listen", help="HOST:PORT the API listens on")]
 StoreOpt = Annotated[str, typer.Option("--store", help="memory, or zookeeper://HOST:PORT[,...][/ROOT]")]
+AgentOpt = Annotated[bool, typer.Option("--agent/--no-agent", help="run this machine's agent (root, tc-BPF)")]
 
 
-def up(data_dir: DataDirOpt = None, listen: ListenOpt = DEFAULT_LISTEN, store: StoreOpt = "memory") -> None:
-    """All-in-one for one machine: store, API (and the local agent, once it exists)."""
-    code = serve(data_dir or default_data_dir(os.environ), listen, store, os.environ, with_agent=True)
+def up(data_dir: DataDirOpt = None, listen: ListenOpt = DEFAULT_LISTEN, store: StoreOpt = "memory",
+       agent: AgentOpt = True) -> None:
+    """All-in-one for one machine: store, API and this machine's agent."""
+    code = serve(data_dir or default_data_dir(os.environ), listen, store, os.environ, with_agent=agent)
     raise typer.Exit(code)
 
 

@@ -205,5 +205,9 @@ class Store(Protocol):
     def table_names(self, cls: type[Record], obj_id: str) -> builtins.list[str]:
         """The names of the object's state tables that hold entries now, sorted (`mac_table:0`, ...)."""
 
+    def connect(self, owner: str) -> Store:
+        """Another session on the same store, named `owner` (its own state keys and watches); the caller closes it."""
+        ...
+
     def close(self) -> None:
         """End this session: its state keys and non-persistent table entries vanish."""
