@@ -117,14 +117,21 @@ def test_port_locations_load_on_demand_and_follow_the_active_key(sessions: Sessi
     assert cache.port_location(port.id) is None                 # malformed reads as not active
 
 
-def test_a_bound_port_without_active_key_is_at_its_host_only_while_that_agent_is_away(
-        sessions: Sessions, cache: TopologyCache, rec: Recorder) -> None:
+def _active_port(sessions: Sessions, cache: TopologyCache) -> tuple[Port, PortLocation]:
+    """A port bound to an interface of a host whose agent runs and made it active; the port, its location."""
     host_id, interface = _host(sessions)
     port = sessions.topology.port(sessions.topology.bridge("net"), host_id=host_id, interface=interface)
     here = PortLocation(host_id, port.tunnel_key)
     sessions.agent.set_state(Host, host_id, "alive", alive_value(bound=True))
     sessions.agent.set_state(Port, port.id, "active", json.dumps({"host_id": host_id, "tunnel_key": port.tunnel_key}))
     assert load(sessions, cache.port_location, port.id) == here
+    return port, here
+
+
+def test_a_bound_port_without_active_key_is_at_its_host_only_while_that_agent_is_away(
+        sessions: Sessions, cache: TopologyCache, rec: Recorder) -> None:
+    port, here = _active_port(sessions, cache)
+    host_id = here.host_id
     # Its agent, alive, withdrew the key (the interface went down): nowhere, and the flows through it go.
     rec.invalidated.clear()
     sessions.agent.delete_state(Port, port.id, "active")
@@ -142,12 +149,8 @@ def test_a_bound_port_without_active_key_is_at_its_host_only_while_that_agent_is
 
 def test_an_agent_restart_changes_no_location_and_invalidates_nothing(sessions: Sessions, cache: TopologyCache,
                                                                       rec: Recorder) -> None:
-    host_id, interface = _host(sessions)
-    port = sessions.topology.port(sessions.topology.bridge("net"), host_id=host_id, interface=interface)
-    here = PortLocation(host_id, port.tunnel_key)
-    sessions.agent.set_state(Host, host_id, "alive", alive_value(bound=True))
-    sessions.agent.set_state(Port, port.id, "active", json.dumps({"host_id": host_id, "tunnel_key": port.tunnel_key}))
-    assert load(sessions, cache.port_location, port.id) == here
+    port, here = _active_port(sessions, cache)
+    host_id = here.host_id
     rec.invalidated.clear()
     sessions.agent.delete_state(Host, host_id, "alive")          # the stopping agent says so first (detach)
     sessions.flush()
