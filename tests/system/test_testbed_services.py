@@ -1,7 +1,9 @@
-"""Issue 5's services on the testbed: real agents on three host namespaces, real TCP and UDP between VM namespaces,
-through what the router offers besides routing: the L4 load balancer (a VIP over three members on three hosts,
-a member disabled, source-IP persistence), dynamic SNAT to the "internet" (leased ports, replies reverse-NATed,
-nothing opened from outside), port forwarding (DNAT in, reverse DNAT out), and one bridge across three hosts.
+"""Issue 5's services on the testbed: real agents on three host namespaces, real TCP, UDP and ICMP between VM
+namespaces, through what the router offers besides routing: the L4 load balancer (a VIP over three members on three
+hosts; a member disabled keeps its open connection and gets no new one; source-IP persistence; the VIP, the pool or
+the load balancer disabled), dynamic SNAT to the "internet" (leased ports, replies and ICMP errors reverse-NATed,
+nothing opened from outside, a stateful uplink letting in only replies), port forwarding (DNAT in, reverse DNAT
+out), one bridge across three hosts, and the kernel carrying every kind of connection after its first packets.
 
     vm1 172.16.1.1 (h1) -+                                    +- vm4 172.16.2.1 (h2)     the load balancer's client
     vm2 172.16.1.2 (h2) -+- br1 -- r1 (lb: VIP 10.9.9.9:80) -- br2
@@ -10,14 +12,16 @@ nothing opened from outside), port forwarding (DNAT in, reverse DNAT out), and o
                                   (uplink 192.0.2.254)              203.0.113.0/24 via the uplink
     SNAT (and port forwarding) address: 203.0.113.1
 
-The spec's sections: 3.5 (chains), 3.7 (NAT: dnat / snat with leased port blocks, rev_dnat / rev_snat), 3.8 (the
-L4 load balancer), 4.4 (flow state sent to the hosts where the replies enter: a member's or the internet VM's).
+The spec's sections: 3.5 (chains), 3.6 (connection tracking), 3.7 (NAT: dnat / snat with leased port blocks,
+rev_dnat / rev_snat), 3.8 (the L4 load balancer), 4.4 (flow state sent to the hosts where the replies enter: a
+member's or the internet VM's).
 
-Traffic comes from small Python programs run in the VMs (`SERVE`, `ASK`, `BROADCAST`, `HEAR`, below). One testbed
-for the module; each test puts back what it changed (the load balancer detached and deleted, filters detached and
-chains deleted, neighbours removed) in a `finally`, so the others see the plain topology. The fixture removes every
-namespace, link, mount and process of the testbed, even when a test fails; every server a test starts is ended by
-its PID. Skips, saying why, when not root or without clang, BPF, ping or ZooKeeper.
+Traffic comes from small Python programs run in the VMs (`SERVE`, `ASK`, `HOLD`, `PROBE`, `CONNECT`, `BROADCAST`,
+`HEAR`, below). One testbed for the module; each test puts back what it changed (the load balancer detached and
+deleted, filters detached and chains deleted, neighbours and routes removed) in a `finally`, so the others see the
+plain topology. The fixture removes every namespace, link, mount and process of the testbed, even when a test
+fails; every program a test starts is ended by its PID. Skips, saying why, when not root or without clang, BPF,
+ping or ZooKeeper.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class Cloud:
     client_vm: Vm                      # vm4 on br2
     internet: Vm                       # vm5 on br3
     router: str
-    uplink: str                        # the router's port on br3
+    router_ports: list[str]            # the router's ports on br1, br2, br3 (the uplink)
     vm_ports: dict[str, str]           # VM netns -> its bridge port
 
 
@@ -116,7 +120,7 @@ def build(bed: Testbed) -> Cloud:
         client.add_tunnel_zone_host(zone["id"], host.host_id, host.address)
     router = str(client.create("routers", {"name": "r1", "tenantId": TENANT})["id"])
     ports: dict[str, str] = {}
-    uplink = ""
+    router_ports = []
     subnets = (("172.16.1", members), ("172.16.2", [client_vm]), ("192.0.2", [internet]))
     for n, (subnet, vms) in enumerate(subnets, start=1):
         bridge = str(client.create("bridges", {"name": f"br{n}", "tenantId": TENANT})["id"])
@@ -126,12 +130,12 @@ def build(bed: Testbed) -> Cloud:
         client.link(str(client.create_child("bridges", bridge, "ports", {})["id"]), rport)
         client.create_child("routers", router, "routes", {
             "dstNetworkAddr": f"{subnet}.0", "dstNetworkLength": 24, "nextHopPort": rport, "weight": 100})
-        uplink = rport
+        router_ports.append(rport)
         for vm in vms:
             port = str(client.create_child("bridges", bridge, "ports", {})["id"])
             client.bind(vm.host.host_id, port, vm.interface)
             ports[vm.netns] = port
-    made = Cloud(bed, client, hosts, members, client_vm, internet, router, uplink, ports)
+    made = Cloud(bed, client, hosts, members, client_vm, internet, router, router_ports, ports)
     for vm in members:
         answers(made, client_vm, vm.ip)
     answers(made, internet, "192.0.2.254")
@@ -277,7 +281,8 @@ def test_a_broadcast_reaches_the_bridge_on_all_three_hosts_then_unicast_goes_thr
         for vm in cloud.members:            # ARP afresh: the requests are broadcasts across the hosts
             vm.run("ip", "neigh", "flush", "dev", "eth0", check=True)
         hearers = [subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", HEAR,
-                                     str(BROADCAST_PORT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     str(BROADCAST_PORT), str(WAIT)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                    for vm in (vm2, vm3)]
         sender = subprocess.Popen(["ip", "netns", "exec", vm1.netns, sys.executable, "-c", BROADCAST,
                                    "172.16.1.255", str(BROADCAST_PORT)], stdout=subprocess.DEVNULL,
@@ -301,8 +306,18 @@ def test_a_broadcast_reaches_the_bridge_on_all_three_hosts_then_unicast_goes_thr
         vm3.run("ip", "neigh", "del", vm1.ip, "dev", "eth0")
 
 
-def test_a_vip_spreads_connections_over_members_on_three_hosts(cloud: Cloud) -> None:
-    client, names = cloud.client, [vm.netns for vm in cloud.members]
+@dataclass
+class Balanced:
+    lb: str
+    pool: str
+    members: list[str]                 # pool members of vm1..vm3, in that order
+    vip: str
+
+
+@contextlib.contextmanager
+def load_balancer(cloud: Cloud) -> Iterator[Balanced]:
+    """The VIP over vm1..vm3 :8080 on the router, their servers running; detached and deleted on leaving."""
+    client = cloud.client
     lb = str(client.create("load_balancers", {})["id"])
     try:
         client.update("routers", cloud.router, {"loadBalancerId": lb})
@@ -315,41 +330,81 @@ def test_a_vip_spreads_connections_over_members_on_three_hosts(cloud: Cloud) -> 
         with contextlib.ExitStack() as servers:
             for vm in cloud.members:
                 servers.enter_context(serving(vm, vm.netns, MEMBER_PORT))
-            # Weighted random over three members: 30 connections miss one with a chance of 3 * (2/3)^30 < 1e-5.
-            got = wait_for_backends(cloud, set(names), 30)
-            # Every connection was made with the VIP (the members' SYN-ACKs came back from VIP:80), and every
-            # member saw the client itself, port and all.
-            assert {(a.from_ip, a.from_port) for a in got} == {(VIP, VIP_PORT)}
-            assert all((a.seen_ip, a.seen_port) == (cloud.client_vm.ip, a.local_port) for a in got), got
-
-            # A connection held open: its packets go through the kernels of the client's and the member's hosts,
-            # and it stays with its member when the member is disabled (its connections may finish, spec 3.8),
-            # while new connections go only to the others.
-            with holding(cloud, cloud.client_vm, VIP, VIP_PORT) as held:
-                first = names.index(held.greeting.split()[0])
-                hosts = {vm.host.netns: vm.host for vm in (cloud.client_vm, cloud.members[first])}
-                assert_kernel_carries(cloud, held, tuple(hosts.values()))
-                client.update("pool_members", members[first], {"adminStateUp": False})
-                others = set(names) - {names[first]}
-                wait_for_backends(cloud, others, 15)
-                got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 15)
-                assert {a.server for a in got} <= others, got
-                held.exchange(100_000)
-            client.update("pool_members", members[first], {"adminStateUp": True})
-            wait_for_backends(cloud, set(names), 30)
-
-            # Source-IP persistence: every connection of the client goes to one member.
-            client.update("vips", vip, {"sessionPersistence": "SOURCE_IP"})
-            deadline = time.monotonic() + WAIT
-            while len(servers_ := {a.server for a in ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)}) != 1:
-                assert time.monotonic() < deadline, f"not sticky: {servers_}"
-            (sticky,) = servers_
-            got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)
-            assert {a.server for a in got} == {sticky}, got
-            assert {(a.from_ip, a.from_port) for a in got} == {(VIP, VIP_PORT)}
+            yield Balanced(lb, pool, members, vip)
     finally:
         client.update("routers", cloud.router, {"loadBalancerId": None})
         client.delete("load_balancers", lb)
+
+
+def wait_sticky(cloud: Cloud, among: set[str]) -> str:
+    """Batches of connections to the VIP until one batch all goes to one member of `among`; that member."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        got = {a.server for a in ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)}
+        if len(got) == 1 and got <= among:
+            return got.pop()
+        assert time.monotonic() < deadline, f"not sticky to one of {sorted(among)}: {sorted(got)}"
+
+
+def test_a_vip_spreads_connections_over_members_on_three_hosts(cloud: Cloud) -> None:
+    client, names = cloud.client, [vm.netns for vm in cloud.members]
+    with load_balancer(cloud) as balanced:
+        # Weighted random over three members: 30 connections miss one with a chance of 3 * (2/3)^30 < 1e-5.
+        got = wait_for_backends(cloud, set(names), 30)
+        # Every connection was made with the VIP (the members' SYN-ACKs came back from VIP:80), and every member
+        # saw the client itself, port and all.
+        assert {(a.from_ip, a.from_port) for a in got} == {(VIP, VIP_PORT)}
+        assert all((a.seen_ip, a.seen_port) == (cloud.client_vm.ip, a.local_port) for a in got), got
+
+        # A connection held open: its packets go through the kernels of the client's and the member's hosts, and
+        # it stays with its member when the member is disabled (its connections may finish, spec 3.8), while new
+        # connections go only to the others.
+        with holding(cloud, cloud.client_vm, VIP, VIP_PORT) as held:
+            first = names.index(held.greeting.split()[0])
+            hosts = {vm.host.netns: vm.host for vm in (cloud.client_vm, cloud.members[first])}
+            assert_kernel_carries(cloud, held, tuple(hosts.values()))
+            client.update("pool_members", balanced.members[first], {"adminStateUp": False})
+            others = set(names) - {names[first]}
+            wait_for_backends(cloud, others, 15)
+            got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 15)
+            assert {a.server for a in got} <= others, got
+            held.exchange(100_000)
+        client.update("pool_members", balanced.members[first], {"adminStateUp": True})
+        wait_for_backends(cloud, set(names), 30)
+
+
+def test_a_sticky_vip_keeps_a_client_on_one_member_until_it_is_disabled(cloud: Cloud) -> None:
+    client, names = cloud.client, [vm.netns for vm in cloud.members]
+    with load_balancer(cloud) as balanced:
+        wait_for_backends(cloud, set(names), 30)
+        # Source-IP persistence: every connection of the client goes to one member (10 connections to one of
+        # three by chance: 3 * (1/3)^10 < 1e-4).
+        client.update("vips", balanced.vip, {"sessionPersistence": "SOURCE_IP"})
+        sticky = wait_sticky(cloud, set(names))
+        got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)
+        assert {(a.server, a.from_ip, a.from_port) for a in got} == {(sticky, VIP, VIP_PORT)}, got
+        # Its member disabled, the client sticks to another one.
+        client.update("pool_members", balanced.members[names.index(sticky)], {"adminStateUp": False})
+        again = wait_sticky(cloud, set(names) - {sticky})
+        got = ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 10)
+        assert {a.server for a in got} == {again}, got
+
+
+def test_disabling_the_vip_the_pool_or_the_load_balancer_stops_new_connections(cloud: Cloud) -> None:
+    client, names = cloud.client, [vm.netns for vm in cloud.members]
+    with load_balancer(cloud) as balanced:
+        wait_for_backends(cloud, set(names), 30)
+        for kind, obj in (("vips", balanced.vip), ("pools", balanced.pool), ("load_balancers", balanced.lb)):
+            client.update(kind, obj, {"adminStateUp": False})
+            deadline = time.monotonic() + WAIT
+            while (how := refused(cloud.client_vm, VIP, VIP_PORT)) == "connected":
+                assert time.monotonic() < deadline, f"{kind}: VIP still answers"
+            # No member answers (the router has no route to the VIP's address, or drops what the pool takes).
+            assert how.startswith(("unreachable", "timeout")), (kind, how)
+            # Up again, the VIP answers; after "no route" that takes up to 5 s: the router's answer to it is a
+            # temporary drop flow, which no change invalidates (the original's ErrorDrop clears its tags, spec 3.12).
+            client.update(kind, obj, {"adminStateUp": True})
+            ask(cloud, cloud.client_vm, "tcp", VIP, VIP_PORT, 3)
 
 
 def gateway(cloud: Cloud, *, forwarding: bool) -> tuple[str, str]:
@@ -357,7 +412,7 @@ def gateway(cloud: Cloud, *, forwarding: bool) -> tuple[str, str]:
     the private subnets leave by the uplink as NAT_IP (ports leased in NAT_PORTS), replies to NAT_IP come back;
     with `forwarding`, NAT_IP:8080 goes to vm2:80 and vm2's answers from :80 go back as NAT_IP:8080 (the
     reverse rule first in "post"). The chains are attached to the router."""
-    client, vm2 = cloud.client, cloud.members[1]
+    client, vm2, uplink = cloud.client, cloud.members[1], cloud.router_ports[2]
     pre = str(client.create("chains", {"name": "pre", "tenantId": TENANT})["id"])
     post = str(client.create("chains", {"name": "post", "tenantId": TENANT})["id"])
     rules: list[tuple[str, dict[str, object]]] = []
@@ -369,7 +424,7 @@ def gateway(cloud: Cloud, *, forwarding: bool) -> tuple[str, str]:
                   (post, {"type": "rev_dnat", "nwSrcAddress": vm2.ip, "nwSrcLength": 32,
                           "tpSrc": {"start": SERVICE_PORT, "end": SERVICE_PORT}})]
     rules += [(pre, {"type": "rev_snat", "nwDstAddress": NAT_IP, "nwDstLength": 32}),
-              (post, {"type": "snat", "nwSrcAddress": "172.16.0.0", "nwSrcLength": 16, "outPorts": [cloud.uplink],
+              (post, {"type": "snat", "nwSrcAddress": "172.16.0.0", "nwSrcLength": 16, "outPorts": [uplink],
                       "natTargets": [{"addressFrom": NAT_IP, "addressTo": NAT_IP,
                                       "portFrom": NAT_PORTS[0], "portTo": NAT_PORTS[1]}]})]
     positions = {pre: 0, post: 0}
@@ -418,6 +473,56 @@ def test_dynamic_snat_takes_vms_on_two_hosts_to_the_internet_and_lets_nothing_in
                 assert refused(internet, NAT_IP, port).startswith(("unreachable", "timeout")), port
         assert not [line for line in private if "accepted" in line], private
     finally:
+        ungateway(cloud, chains)
+
+
+def chain(cloud: Cloud, name: str, *rules: dict[str, object]) -> str:
+    chain_id = str(cloud.client.create("chains", {"name": name, "tenantId": TENANT})["id"])
+    for position, rule in enumerate(rules, start=1):
+        cloud.client.create_child("chains", chain_id, "rules", {"position": position, **rule})
+    return chain_id
+
+
+def hears(vm: Vm, port: int, seconds: float) -> str:
+    """Where the first datagram to `vm`'s `port` within `seconds` came from, or "nothing"."""
+    return vm.run(sys.executable, "-c", HEAR, str(port), str(seconds)).stdout.strip()
+
+
+def test_a_stateful_uplink_lets_in_only_the_replies_to_the_snat_connections(cloud: Cloud) -> None:
+    # gateway.py's `only_replies_from_outside` beside the SNAT: the uplink's inbound filter takes IPv4 return flows
+    # only; the downlink's inbound filter asks whether a packet starts a connection, so the connections leaving are
+    # tracked, and their return keys (written where the connection left: h1, h2) must be known on h3, where the
+    # replies enter.
+    vm1, vm2, _ = cloud.members
+    internet, downlink, uplink = cloud.internet, cloud.router_ports[0], cloud.router_ports[2]
+    chains = gateway(cloud, forwarding=False)
+    guard = chain(cloud, "uplink-in", {"type": "accept", "matchReturnFlow": True}, {"type": "drop", "dlType": 0x0800})
+    inside = chain(cloud, "downlink-in", {"type": "accept", "matchForwardFlow": True})
+    # An internet VM that knows the private addresses: its datagrams reach vm1 while nothing guards the uplink.
+    internet.run("ip", "route", "add", "172.16.0.0/16", "via", "192.0.2.254", check=True)
+    sender = subprocess.Popen(["ip", "netns", "exec", internet.netns, sys.executable, "-c", BROADCAST, vm1.ip,
+                               str(PRIVATE_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        assert hears(vm1, PRIVATE_PORT, WAIT) == internet.ip
+        cloud.client.update("ports", uplink, {"inboundFilterId": guard})
+        cloud.client.update("ports", downlink, {"inboundFilterId": inside})
+        deadline = time.monotonic() + WAIT
+        while (heard := hears(vm1, PRIVATE_PORT, 1.0)) != "nothing":
+            assert time.monotonic() < deadline, f"the uplink still lets {heard} in\n{logs(cloud.bed)}"
+        with serving(internet, "internet", ECHO_PORT):
+            for proto in ("tcp", "udp"):
+                got = [a for vm in (vm1, vm2) for a in ask(cloud, vm, proto, internet.ip, ECHO_PORT, 3)]
+                assert {(a.server, a.seen_ip) for a in got} == {("internet", NAT_IP)}, got
+        answers(cloud, vm1, internet.ip)
+        assert hears(vm1, PRIVATE_PORT, 1.0) == "nothing"
+    finally:
+        os.kill(sender.pid, signal.SIGTERM)
+        sender.wait(timeout=10)
+        internet.run("ip", "route", "del", "172.16.0.0/16")
+        cloud.client.update("ports", uplink, {"inboundFilterId": None})
+        cloud.client.update("ports", downlink, {"inboundFilterId": None})
+        cloud.client.delete("chains", guard)
+        cloud.client.delete("chains", inside)
         ungateway(cloud, chains)
 
 
@@ -571,7 +676,7 @@ except ConnectionRefusedError:
 except OSError as e:
     print("unreachable", e)
 """
-# A broadcaster: a datagram to the subnet's broadcast address every 0.2 s, for 30 s at most.
+# A sender: a datagram to an address (a subnet's broadcast address, say) every 0.2 s, for 30 s at most.
 BROADCAST = """
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -580,11 +685,14 @@ for _ in range(150):
     s.sendto(b"anyone?", (sys.argv[1], int(sys.argv[2])))
     time.sleep(0.2)
 """
-# A listener: prints where the first datagram to its port came from.
+# A listener: prints where the first datagram to its port came from ("nothing" when none came in time).
 HEAR = """
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", int(sys.argv[1])))
-s.settimeout(30)
-print(s.recvfrom(100)[1][0])
+s.settimeout(float(sys.argv[2]))
+try:
+    print(s.recvfrom(100)[1][0])
+except TimeoutError:
+    print("nothing")
 """
