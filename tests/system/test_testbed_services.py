@@ -286,7 +286,7 @@ def test_a_broadcast_reaches_the_bridge_on_all_three_hosts_then_unicast_goes_thr
                    for vm in (vm2, vm3)]
         sender = subprocess.Popen(["ip", "netns", "exec", vm1.netns, sys.executable, "-c", BROADCAST,
                                    "172.16.1.255", str(BROADCAST_PORT)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, text=True)
         try:
             heard = [h.communicate(timeout=WAIT)[0].strip() for h in hearers]
         finally:
