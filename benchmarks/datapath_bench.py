@@ -240,6 +240,7 @@ def flow_setups(flows: int) -> tuple[float, int]:
 # ---- agent new flows/s: a real agent on the Linux datapath ----
 
 AGENT_VM1, AGENT_VM2 = "10.0.0.1", "10.0.1.1"
+TICK: float | None = 1.0   # as `midonet agent` runs it
 RECEIVER = """\
 import socket, struct, sys, time
 base, count = int(sys.argv[1]), int(sys.argv[2])
@@ -313,7 +314,7 @@ class AgentSetup:
             ip("-n", vm, "route", "add", "default", "via", gateway)
         self.dp = LinuxDatapath("midonet", netns_name=self.host, state_dir=Path("/run") / self.world.prefix / "h")
         self.source = LinuxInterfaceSource(netns_name=self.host)
-        config = AgentConfig(name="bench", admission=None, tick_interval=1.0)
+        config = AgentConfig(name="bench", admission=None, tick_interval=TICK)
         agent = self.agent = Agent(self.host_id, self.session, self.dp, WallClock(),
                                    interfaces=LinuxInterfaces(self.source), config=config).start()
         self.source.watch(agent.interfaces_changed)

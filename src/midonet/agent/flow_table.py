@@ -42,7 +42,7 @@ import enum
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from midonet.datapath.base import Action, Datapath, DatapathError, Flow, FlowKey
 from midonet.simulation.results import ERROR_EXPIRATION, FLOW_EXPIRATION, STATEFUL_FLOW_EXPIRATION, FlowTag
@@ -67,8 +67,11 @@ class ExpiryClass(enum.Enum):
 
     @classmethod
     def for_timeout(cls, seconds: float) -> ExpiryClass:
-        """The class of a simulation result's `expiration`."""
-        return next((c for c in cls if c.value == seconds), cls.FLOW)
+        """The class of a simulation result's `expiration` (a dictionary probe: once per new flow)."""
+        return _EXPIRY_BY_TIMEOUT.get(seconds, cls.FLOW)
+
+
+_EXPIRY_BY_TIMEOUT: dict[float, ExpiryClass] = {c.value: c for c in ExpiryClass}
 
 
 class Removal(enum.StrEnum):
@@ -91,14 +94,11 @@ class FlowEntry:
     tags: frozenset[FlowTag]
     expiry: ExpiryClass
     created: float
-    callbacks: list[RemovalCallback] = field(default_factory=list)
+    callbacks: tuple[RemovalCallback, ...] = ()   # a tuple: most flows have none (no object to collect)
     installed: bool = False        # the datapath confirmed it (desired flows may lag behind a failed install)
     packets: int = 0               # datapath packet count when last looked at
     active: float = 0.0            # clock time the packet count last moved (or the flow was installed)
-
-    @property
-    def deadline(self) -> float:
-        return self.created + self.expiry.value
+    deadline: float = 0.0          # created + the expiry class's seconds (kept: `expire` reads every flow's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,8 @@ class FlowTable:
         if old is not None:
             self._drop(old, Removal.REPLACED)
         now = self._clock.now()
-        entry = FlowEntry(key, tuple(actions), frozenset(tags), expiry, now, list(callbacks), active=now)
+        entry = FlowEntry(key, tuple(actions), frozenset(tags), expiry, now, tuple(callbacks), active=now,
+                          deadline=now + expiry.value)
         self._entries[key] = entry
         for tag in entry.tags:
             self._by_tag.setdefault(tag, set()).add(key)

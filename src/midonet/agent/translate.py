@@ -155,4 +155,19 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
         actions.extend(dest.actions)
     if missing is not None:
         raise missing
-    return Translation(tuple(actions), frozenset(tags), expressible, tuple(copies), tuple(unreachable))
+    return Translation(shared(tuple(actions)), frozenset(tags), expressible, tuple(copies), tuple(unreachable))
+
+
+_SHARED: dict[tuple[Action, ...], tuple[Action, ...]] = {}
+_SHARED_MAX = 1 << 12
+
+
+def shared(actions: tuple[Action, ...]) -> tuple[Action, ...]:
+    """One object for every equal action list: installed flows hold the same one, so the thousands of flows through
+    one router hop add no action objects for the garbage collector to walk (bounded: emptied when full)."""
+    found = _SHARED.get(actions)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        found = _SHARED[actions] = actions
+    return found

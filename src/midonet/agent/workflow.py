@@ -79,7 +79,7 @@ from midonet.simulation.results import (
     TemporaryDrop,
 )
 from midonet.simulation.topology import NotYet
-from midonet.state.tables import StateWrite
+from midonet.state.tables import StateTables, StateWrite
 from midonet.topology.ids import PortId
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,19 @@ class _Execution:
 
 
 _NOTHING = _Execution()
+
+
+class _Release:
+    """A flow's removal callback: release the state references it held (one object a flow, not a closure's three)."""
+
+    __slots__ = ("tables", "writes")
+
+    def __init__(self, tables: StateTables, writes: tuple[StateWrite, ...]) -> None:
+        self.tables = tables
+        self.writes = writes
+
+    def __call__(self, _why: Removal) -> None:
+        self.tables.release(self.writes)
 
 
 class PacketWorkflow:
@@ -306,8 +319,7 @@ class PacketWorkflow:
         self._flows.install(key, translation.actions, result.tags | translation.tags | tags, expiry, callbacks)
 
     def _releaser(self, writes: tuple[StateWrite, ...]) -> Callable[[Removal], None]:
-        tables = self._tables.tables
-        return lambda _why: tables.release(writes)
+        return _Release(self._tables.tables, writes)
 
     def _apply_writes(self, result: SimulationResult, held_by_flow: bool) -> None:
         """Apply the state writes; their references are held by the installed flow, or released at once."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from midonet.packets.flowmatch import FIELDS, FieldValue, FlowMatch
@@ -70,9 +70,23 @@ class DpPort:
 
 @dataclass(frozen=True, slots=True)
 class FlowKey:
-    """A masked match: exact values for `fields` (in `KEY_FIELDS` order), every other field wildcarded."""
+    """A masked match: exact values for `fields` (in `KEY_FIELDS` order), every other field wildcarded.
+
+    Its hash is computed once: a key is hashed about ten times a new flow (the agent's table, its tag index, the
+    datapath's table) and hashing a dozen (name, value) pairs costs about 0.8 us. Pickling rebuilds it (string
+    hashes differ between processes)."""
 
     fields: tuple[tuple[str, FieldValue], ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self.fields))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[FlowKey], tuple[tuple[tuple[str, FieldValue], ...]]]:
+        return (FlowKey, (self.fields,))   # the hash is computed again where the key is rebuilt
 
     @classmethod
     def of(cls, values: dict[str, FieldValue]) -> FlowKey:
@@ -83,11 +97,16 @@ class FlowKey:
 
     @classmethod
     def from_match(cls, match: FlowMatch, fields: Iterable[str], tunnel_id: int | None = None) -> FlowKey:
-        """The key matching `match` on `fields` (use `match.mask_fields()`), and on the tunnel id if given."""
-        values: dict[str, FieldValue] = {f: match.peek(f) for f in fields if f in _ORDER}
+        """The key matching `match` on `fields` (use `match.mask_fields()`), and on the tunnel id if given.
+
+        Once per new flow: the names are put in order by their position (a C-level sort key), the values read in
+        one pass, no dictionary in between."""
+        names = sorted((f for f in fields if f in _ORDER), key=_ORDER.__getitem__)
+        peek = match.peek
+        pairs = tuple([(name, peek(name)) for name in names])
         if tunnel_id is not None:
-            values["tunnel_id"] = tunnel_id
-        return cls.of(values)
+            pairs += (("tunnel_id", tunnel_id),)   # the last of KEY_FIELDS
+        return cls(pairs)
 
     @property
     def mask(self) -> tuple[str, ...]:

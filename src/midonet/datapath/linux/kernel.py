@@ -140,8 +140,9 @@ class KernelTables:
     def pop_flow(self, key: bytes) -> bytes | None:
         return self._flows.pop(key)
 
-    def flows(self) -> Iterator[tuple[bytes, bytes]]:
-        return self._flows.items()
+    def flows(self) -> list[tuple[bytes, bytes]]:
+        """Every (kernel key, struct mn_flow), read in batches."""
+        return self._flows.dump()
 
     def clear_flows(self) -> None:
         for key in list(self._flows.keys()):
