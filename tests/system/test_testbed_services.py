@@ -3,7 +3,8 @@ namespaces, through what the router offers besides routing: the L4 load balancer
 hosts; a member disabled keeps its open connection and gets no new one; source-IP persistence; the VIP, the pool or
 the load balancer disabled), dynamic SNAT to the "internet" (leased ports, replies and ICMP errors reverse-NATed,
 nothing opened from outside, a stateful uplink letting in only replies), port forwarding (DNAT in, reverse DNAT
-out), one bridge across three hosts, and the kernel carrying every kind of connection after its first packets.
+out), one bridge across three hosts, the kernel carrying every kind of connection after its first packets, and
+connections through the NAT outliving their flows.
 
     vm1 172.16.1.1 (h1) -+                                    +- vm4 172.16.2.1 (h2)     the load balancer's client
     vm2 172.16.1.2 (h2) -+- br1 -- r1 (lb: VIP 10.9.9.9:80) -- br2
@@ -523,6 +524,26 @@ def test_a_stateful_uplink_lets_in_only_the_replies_to_the_snat_connections(clou
         cloud.client.update("ports", downlink, {"inboundFilterId": None})
         cloud.client.delete("chains", guard)
         cloud.client.delete("chains", inside)
+        ungateway(cloud, chains)
+
+
+def test_long_connections_through_the_snat_and_the_vip_outlive_their_flows(cloud: Cloud) -> None:
+    # Flows that touched NAT state are removed 30 s after their installation (spec 3.12): the next packet is
+    # simulated again and must find the connection's NAT keys (on the ingress host, and its peer's reply on the
+    # other host, where they came as flow state), so a connection carrying data for longer than that keeps going:
+    # one through the SNAT (h1 -> h3) and one through the VIP (h2 -> a member's host), both held 32 s.
+    vm1, internet = cloud.members[0], cloud.internet
+    chains = gateway(cloud, forwarding=False)
+    try:
+        with load_balancer(cloud), serving(internet, "internet", ECHO_PORT), \
+                holding(cloud, vm1, internet.ip, ECHO_PORT) as out, \
+                holding(cloud, cloud.client_vm, VIP, VIP_PORT) as balanced:
+            start = time.monotonic()
+            while time.monotonic() - start < 32:
+                out.exchange(1000)
+                balanced.exchange(1000)
+                time.sleep(0.5)
+    finally:
         ungateway(cloud, chains)
 
 
