@@ -72,6 +72,19 @@ class ExpiryClass(enum.Enum):
 
 
 _EXPIRY_BY_TIMEOUT: dict[float, ExpiryClass] = {c.value: c for c in ExpiryClass}
+_TAG_SETS: dict[frozenset[FlowTag], frozenset[FlowTag]] = {}
+_TAG_SETS_MAX = 1 << 12
+
+
+def _shared_tags(tags: frozenset[FlowTag]) -> frozenset[FlowTag]:
+    """One object for equal tag sets (every flow between two VMs has the same tags whatever its ports): fewer
+    objects kept per flow for the garbage collector to walk. Bounded: emptied when full."""
+    found = _TAG_SETS.get(tags)
+    if found is None:
+        if len(_TAG_SETS) >= _TAG_SETS_MAX:
+            _TAG_SETS.clear()
+        found = _TAG_SETS[tags] = tags
+    return found
 
 
 class Removal(enum.StrEnum):
@@ -135,8 +148,8 @@ class FlowTable:
         if old is not None:
             self._drop(old, Removal.REPLACED)
         now = self._clock.now()
-        entry = FlowEntry(key, tuple(actions), frozenset(tags), expiry, now, tuple(callbacks), active=now,
-                          deadline=now + expiry.value)
+        entry = FlowEntry(key, tuple(actions), _shared_tags(frozenset(tags)), expiry, now, tuple(callbacks),
+                          active=now, deadline=now + expiry.value)
         self._entries[key] = entry
         for tag in entry.tags:
             self._by_tag.setdefault(tag, set()).add(key)

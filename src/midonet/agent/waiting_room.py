@@ -87,6 +87,11 @@ class WaitingRoom:
         if missing in self._waiting:
             self._ready.append(missing)
 
+    @property
+    def has_ready(self) -> bool:
+        """Whether `take_ready` would hand anything back (a peek: read without the agent's lock, after every event)."""
+        return bool(self._ready)
+
     def take_ready(self) -> list[ParkedPacket]:
         """The packets whose data arrived since the last call, in the order they were parked per item."""
         if not self._ready:

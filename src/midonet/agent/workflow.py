@@ -157,7 +157,11 @@ class PacketWorkflow:
         self._gate.after()
 
     def retry_ready(self) -> None:
-        """Simulate again the packets whose missing data arrived (the `EventGate`'s after hook)."""
+        """Simulate again the packets whose missing data arrived (the `EventGate`'s after hook). Runs after every
+        upcall: nothing ready (the common case) is seen without taking the lock; whatever made a packet ready did so
+        under the lock in an event whose own after hook comes here next."""
+        if not self._waiting.has_ready:
+            return
         for _ in range(MAX_ATTEMPTS * 4):
             with self._gate.lock:
                 packets = self._waiting.take_ready()

@@ -181,9 +181,8 @@ def _retag(buf: bytearray, old_ids: tuple[int, ...], new_ids: FieldValue) -> byt
 
 def apply(frame: bytes, changes: Mapping[str, FieldValue]) -> bytes:
     """``frame`` with the ``changes`` (field -> new value, as `FlowMatch.diff` gives) written, checksums fixed."""
-    unknown = set(changes) - APPLICABLE
-    if unknown:
-        raise ValueError(f"cannot rewrite {sorted(unknown)} in a frame")
+    if not APPLICABLE.issuperset(changes):
+        raise ValueError(f"cannot rewrite {sorted(set(changes) - APPLICABLE)} in a frame")
     match = parse_frame(frame)
     buf = bytearray(frame)
     if "eth_dst" in changes:
@@ -204,6 +203,14 @@ def apply(frame: bytes, changes: Mapping[str, FieldValue]) -> bytes:
 
 def _apply_ipv4(buf: bytearray, l3: int, match: FlowMatch, changes: Mapping[str, FieldValue]) -> bytearray:
     hlen = (buf[l3] & 0xF) * 4
+    if _HEADER_ONLY.issuperset(changes):   # a router's hop (TTL): nothing the L4 checksum covers changes
+        if "ip_tos" in changes:
+            buf[l3 + 1] = _byte(changes["ip_tos"], "ip_tos")
+        if "ip_ttl" in changes:
+            buf[l3 + 8] = _byte(changes["ip_ttl"], "ip_ttl")
+        buf[l3 + 10 : l3 + 12] = b"\x00\x00"
+        _WORD.pack_into(buf, l3 + 10, checksum.checksum(bytes(buf[l3 : l3 + hlen])))
+        return buf
     l4, end = l3 + hlen, l3 + _read16(buf, l3 + 2)
     proto, frag = match.ip_proto, match.ip_frag
     pseudo: list[tuple[int, int]] = []  # (old, new) words of the pseudo-header and ports: the L4 checksum delta
@@ -237,6 +244,9 @@ def _apply_ipv4(buf: bytearray, l3: int, match: FlowMatch, changes: Mapping[str,
     buf[l3 + 10 : l3 + 12] = b"\x00\x00"
     _WORD.pack_into(buf, l3 + 10, checksum.checksum(bytes(buf[l3:l4])))
     return buf
+
+
+_HEADER_ONLY = frozenset({"ip_ttl", "ip_tos"})
 
 
 def _apply_icmp(buf: bytearray, l3: int, l4: int, end: int, frag: str | None,

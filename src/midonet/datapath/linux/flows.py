@@ -44,8 +44,21 @@ class KernelEntry:
 
 
 def kernel_stats(raw: bytes) -> FlowStats:
-    packets, size, last_used = layout.unpack_flow_stats(raw)
-    return FlowStats(packets, size, last_used / 1e9 if last_used else None)
+    """The stats of a `struct mn_flow`. The agent reads every flow's once a second and most have not moved: the
+    record made for a stats header is kept (bounded) and given again, instead of a new frozen record each time."""
+    header = raw[:_STATS_LENGTH]
+    stats = _STATS.get(header)
+    if stats is None:
+        if len(_STATS) >= _STATS_MAX:
+            _STATS.clear()
+        packets, size, last_used = layout.unpack_flow_stats(raw)
+        stats = _STATS[header] = FlowStats(packets, size, last_used / 1e9 if last_used else None)
+    return stats
+
+
+_STATS: dict[bytes, FlowStats] = {}
+_STATS_MAX = 1 << 16
+_STATS_LENGTH = 24   # packets, bytes, last_used: the u64s `layout.unpack_flow_stats` reads
 
 
 class FlowTable:

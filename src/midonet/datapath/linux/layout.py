@@ -431,15 +431,30 @@ class Meta:
 
 
 def unpack_meta(raw: bytes) -> Meta | None:
-    """The upcall header at the start of `raw`, or None if it is not one."""
+    """The upcall header at the start of `raw`, or None if it is not one. Once per upcall: headers repeat (one per
+    port and reason, one per tunnel key and peer), so each one's record is kept (bounded) and given again."""
     if len(raw) < META_LEN:
         return None
+    head = raw[:META_LEN]
+    meta = _METAS.get(head)
+    if meta is not None:
+        return meta
     magic, reason, port, tunnel, src, eth_type = META.unpack_from(raw, 0)
-    if magic != 0x02 or eth_type != PROBE_ETH_TYPE.to_bytes(2, "big") or reason not in Reason._value2member_map_:
+    if magic != 0x02 or eth_type != _PROBE_ETH_TYPE or reason not in Reason._value2member_map_:
         return None
     if tunnel & 0x80000000:
-        return Meta(Reason(reason), port, tunnel & 0xFFFFFF, _ip_text(src.to_bytes(4, "big")))
-    return Meta(Reason(reason), port, None, None)
+        meta = Meta(Reason(reason), port, tunnel & 0xFFFFFF, _ip_text(src.to_bytes(4, "big")))
+    else:
+        meta = Meta(Reason(reason), port, None, None)
+    if len(_METAS) >= _METAS_MAX:
+        _METAS.clear()
+    _METAS[head] = meta
+    return meta
+
+
+_METAS: dict[bytes, Meta] = {}
+_METAS_MAX = 1 << 12
+_PROBE_ETH_TYPE = PROBE_ETH_TYPE.to_bytes(2, "big")
 
 
 def probe_frame(token: bytes, eth_src: str = "02:00:00:00:00:01") -> bytes:

@@ -54,7 +54,15 @@ class VnetHeader:
 
     @classmethod
     def unpack(cls, raw: bytes) -> VnetHeader:
-        return cls(*VNET.unpack_from(raw, 0))
+        """The header at the start of `raw`. Once per upcall, and headers repeat (a VM's UDP packets all ask for the
+        same checksum completion): each one's record is kept (bounded) and given again."""
+        head = raw[:VNET_HDR_LEN]
+        header = _HEADERS.get(head)
+        if header is None:
+            if len(_HEADERS) >= _HEADERS_MAX:
+                _HEADERS.clear()
+            header = _HEADERS[head] = cls(*VNET.unpack_from(raw, 0))
+        return header
 
     def pack(self) -> bytes:
         return VNET.pack(self.flags, self.gso_type, self.hdr_len, self.gso_size, self.csum_start, self.csum_offset)
@@ -63,13 +71,20 @@ class VnetHeader:
         """The same header for the frame with `delta` bytes inserted before the checksummed part."""
         if not self.flags & NEEDS_CSUM:
             return self
-        return VnetHeader(self.flags, self.gso_type, self.hdr_len, self.gso_size, self.csum_start + delta,
-                          self.csum_offset)
+        start = self.csum_start + delta
+        if 0 <= start <= 0xFFFF:   # through the cache of `unpack`
+            return VnetHeader.unpack(VNET.pack(self.flags, self.gso_type, self.hdr_len, self.gso_size, start,
+                                               self.csum_offset))
+        return VnetHeader(self.flags, self.gso_type, self.hdr_len, self.gso_size, start, self.csum_offset)
 
     @property
     def plain(self) -> bool:
         """Whether the frame needs nothing done to it."""
         return not self.flags & NEEDS_CSUM and self.gso_type & ~GSO_ECN == GSO_NONE
+
+
+_HEADERS: dict[bytes, VnetHeader] = {}
+_HEADERS_MAX = 1 << 10
 
 
 def complete_checksum(frame: bytes, start: int, offset: int) -> bytes:
