@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 
 from midonet.client import Client
-from midonet.datapath.linux import layout
-from midonet.datapath.linux.kernel import KernelTables
-from midonet.testbed import Host, Testbed, Vm, cleanup, unavailable
+from midonet.testbed import Testbed, Vm, cleanup, unavailable
+
+from .testbed_support import WAIT, assert_kernel_forwards, kernel_counters, logs, tunnel_zone, wait_alive
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
 TENANT = "tenant-a"
-WAIT = 30.0
-COUNT = 5
 
 
 @pytest.fixture
@@ -36,40 +34,8 @@ def testbed() -> Iterator[Testbed]:
         bed.down()
 
 
-def logs(bed: Testbed) -> str:
-    return "\n".join(f"--- {h.netns} ---\n{h.log_tail()}" for h in bed.hosts)
-
-
-def wait_alive(bed: Testbed, client: Client) -> None:
-    deadline = time.monotonic() + WAIT
-    wanted = {h.host_id for h in bed.hosts}
-    while True:
-        alive = {h["id"] for h in client.list("hosts") if h.get("alive")}
-        if wanted <= alive:
-            return
-        dead = [h.netns for h in bed.hosts if not h.alive()]
-        assert not dead and time.monotonic() < deadline, f"agents not alive: {dead}\n{logs(bed)}"
-        time.sleep(0.2)
-
-
-def tunnel_zone(bed: Testbed, client: Client) -> None:
-    zone = client.create("tunnel_zones", {"name": "tz", "type": "vxlan"})
-    for host in bed.hosts:
-        client.add_tunnel_zone_host(zone["id"], host.host_id, host.address)
-
-
 def bridge_port(client: Client, bridge: str) -> str:
     return str(client.create_child("bridges", bridge, "ports", {})["id"])
-
-
-def kernel_counters(host: Host) -> tuple[int, int]:
-    """(hits, misses) of the host's kernel datapath, read from its pinned maps."""
-    tables = KernelTables.open(Path(host.bpffs) / "tc" / "globals")
-    try:
-        counted = tables.counters()
-        return counted[layout.Counter.HITS], counted[layout.Counter.MISSES]
-    finally:
-        tables.close()
 
 
 def ping_until(bed: Testbed, vm_from: Vm, ip: str) -> None:
@@ -157,17 +123,3 @@ def test_an_agent_stops_on_sigterm_keeping_its_kernel_datapath_and_restarts(test
     testbed.start_agent(h1)
     wait_alive(testbed, client)
     ping_until(testbed, vm1, vm2.ip)
-
-
-def assert_kernel_forwards(bed: Testbed, vm_from: Vm, ip: str, hosts: tuple[Host, ...]) -> None:
-    """`ping -c COUNT` answers, and all but the first request went through the kernel on every host."""
-    before = [kernel_counters(h) for h in hosts]
-    result = vm_from.ping(ip, count=COUNT)
-    assert result.returncode == 0, f"{result.stdout}\n{logs(bed)}"
-    after = [kernel_counters(h) for h in hosts]
-    # A new `ping` process has a new ICMP echo id, which the ingress host's flow matches on: its first request is
-    # one miss there. Every other packet (requests and replies, on both hosts) goes through the kernel.
-    misses = [a[1] - b[1] for a, b in zip(after, before, strict=True)]
-    hits = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
-    assert sum(misses) <= 1, (before, after)
-    assert all(h >= 2 * COUNT - 1 for h in hits), (before, after)

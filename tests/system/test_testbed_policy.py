@@ -26,13 +26,13 @@ import pytest
 
 from midonet.agent.agent import INHERITED_GRACE
 from midonet.client import Client
-from midonet.testbed import Host, Testbed, Vm, cleanup, unavailable
-from midonet.testbed.testbed import STATE_ROOT, TestbedError
+from midonet.testbed import Host, Testbed, Vm, unavailable
+
+from .testbed_support import WAIT, logs, module_testbed, tunnel_zone, wait_alive
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
 TENANT = "tenant-a"
-WAIT = 30.0
 FLOATING_IP = "192.0.2.10"
 ECHO_PORT = 7777
 STREAM_PORT = 7778
@@ -51,41 +51,10 @@ class Cloud:
     vm_ports: dict[str, str]         # VM netns -> its bridge port
 
 
-def logs(bed: Testbed) -> str:
-    api = STATE_ROOT / "api.log"
-    tail = api.read_text(errors="replace")[-3000:] if api.exists() else ""
-    return "\n".join([f"--- {h.netns} ---\n{h.log_tail()}" for h in bed.hosts] + [f"--- api ---\n{tail}"])
-
-
-def wait_alive(bed: Testbed, client: Client) -> None:
-    deadline = time.monotonic() + WAIT
-    wanted = {h.host_id for h in bed.hosts}
-    while True:
-        alive = {h["id"] for h in client.list("hosts") if h.get("alive")}
-        if wanted <= alive:
-            return
-        dead = [h.netns for h in bed.hosts if not h.alive()]
-        assert not dead and time.monotonic() < deadline, f"agents not alive: {dead}\n{logs(bed)}"
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    deadline = time.monotonic() + 120      # another testbed (one per machine) may be finishing
-    while True:
-        try:
-            cleanup()
-            break
-        except TestbedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    bed = Testbed()
-    bed.up()
-    try:
+    with module_testbed() as bed:
         yield build(bed)
-    finally:
-        bed.down()
 
 
 def build(bed: Testbed) -> Cloud:
@@ -94,9 +63,7 @@ def build(bed: Testbed) -> Cloud:
     vm2 = bed.add_vm(h2, "172.16.2.1/24", gateway="172.16.2.254", mtu=MTU)
     client = Client(bed.api_url, "admin", bed.password)
     wait_alive(bed, client)
-    zone = client.create("tunnel_zones", {"name": "tz", "type": "vxlan"})
-    for host in bed.hosts:
-        client.add_tunnel_zone_host(zone["id"], host.host_id, host.address)
+    tunnel_zone(bed, client)
     router = str(client.create("routers", {"name": "r1", "tenantId": TENANT})["id"])
     ports = {}
     for n, (vm, host) in enumerate(((vm1, h1), (vm2, h2)), start=1):

@@ -39,14 +39,21 @@ from dataclasses import dataclass
 import pytest
 
 from midonet.client import Client
-from midonet.testbed import Host, Testbed, Vm, cleanup, unavailable
-from midonet.testbed.testbed import STATE_ROOT, TestbedError
-from tests.system.test_testbed_l2 import assert_kernel_forwards, kernel_counters
+from midonet.testbed import Host, Testbed, Vm, unavailable
+
+from .testbed_support import (
+    WAIT,
+    assert_kernel_forwards,
+    kernel_counters,
+    logs,
+    module_testbed,
+    tunnel_zone,
+    wait_alive,
+)
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
 TENANT = "tenant-a"
-WAIT = 30.0
 MTU = 1450
 VIP, VIP_PORT, MEMBER_PORT = "10.9.9.9", 80, 8080
 NAT_IP = "203.0.113.1"                 # the router's SNAT address, and the port-forwarding address
@@ -71,41 +78,10 @@ class Cloud:
     vm_ports: dict[str, str]           # VM netns -> its bridge port
 
 
-def logs(bed: Testbed) -> str:
-    api = STATE_ROOT / "api.log"
-    tail = api.read_text(errors="replace")[-3000:] if api.exists() else ""
-    return "\n".join([f"--- {h.netns} ---\n{h.log_tail()}" for h in bed.hosts] + [f"--- api ---\n{tail}"])
-
-
-def wait_alive(bed: Testbed, client: Client) -> None:
-    deadline = time.monotonic() + WAIT
-    wanted = {h.host_id for h in bed.hosts}
-    while True:
-        alive = {h["id"] for h in client.list("hosts") if h.get("alive")}
-        if wanted <= alive:
-            return
-        dead = [h.netns for h in bed.hosts if not h.alive()]
-        assert not dead and time.monotonic() < deadline, f"agents not alive: {dead}\n{logs(bed)}"
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    deadline = time.monotonic() + 120      # another testbed (one per machine) may be finishing
-    while True:
-        try:
-            cleanup()
-            break
-        except TestbedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    bed = Testbed(lock_wait=30)
-    bed.up()
-    try:
+    with module_testbed() as bed:
         yield build(bed)
-    finally:
-        bed.down()
 
 
 def build(bed: Testbed) -> Cloud:
@@ -116,9 +92,7 @@ def build(bed: Testbed) -> Cloud:
     internet.run("ip", "route", "add", "203.0.113.0/24", "via", "192.0.2.254", check=True)
     client = Client(bed.api_url, "admin", bed.password)
     wait_alive(bed, client)
-    zone = client.create("tunnel_zones", {"name": "tz", "type": "vxlan"})
-    for host in hosts:
-        client.add_tunnel_zone_host(zone["id"], host.host_id, host.address)
+    tunnel_zone(bed, client)
     router = str(client.create("routers", {"name": "r1", "tenantId": TENANT})["id"])
     ports: dict[str, str] = {}
     router_ports = []
