@@ -151,8 +151,12 @@ class FlowTable:
         entry = FlowEntry(key, tuple(actions), _shared_tags(frozenset(tags)), expiry, now, tuple(callbacks),
                           active=now, deadline=now + expiry.value)
         self._entries[key] = entry
+        by_tag = self._by_tag
         for tag in entry.tags:
-            self._by_tag.setdefault(tag, set()).add(key)
+            keys = by_tag.get(tag)
+            if keys is None:
+                keys = by_tag[tag] = set()
+            keys.add(key)
         self._counts["installed"] += 1
         self._push(entry)
         return entry

@@ -91,7 +91,18 @@ _PREREQUISITES = ((_L4, _IP_PROTO | _IP_FRAG), (_ICMP_ID | _ICMP_DATA, _TP_SRC),
 
 
 def _names(mask: int) -> frozenset[str]:
-    return frozenset(name for name, bit in BITS.items() if mask & bit)
+    """The field names of `mask`. Every first packet asks for its megaflow's (`mask_fields`), and a host's flows
+    have a handful of masks: each one's set is kept (bounded) and given again."""
+    names = _NAMES.get(mask)
+    if names is None:
+        if len(_NAMES) >= _NAMES_MAX:
+            _NAMES.clear()
+        names = _NAMES[mask] = frozenset(name for name, bit in BITS.items() if mask & bit)
+    return names
+
+
+_NAMES: dict[int, frozenset[str]] = {}
+_NAMES_MAX = 1 << 12
 
 
 def _bits(fields: Iterable[str]) -> int:

@@ -74,14 +74,15 @@ class FlowTable:
 
     def install(self, flow: Flow) -> bool:
         """Install `flow` (replacing one with its key); True if it runs in the kernel, False in userspace."""
+        fields = flow.key.mask
         try:
-            mask = layout.pack_mask(flow.key.mask)
+            mask = layout.pack_mask(fields)
             value = layout.pack_flow(flow.actions)
             unslotted = layout.pack_key(flow.key, 0)
         except layout.Inexpressible:
             return self._install_user(flow)
         old = self._kernel.get(flow.key)
-        slot = old.slot if old is not None else self._take_slot(flow.key.mask, mask)
+        slot = old.slot if old is not None else self._take_slot(fields, mask)
         if slot is None:
             return self._install_user(flow)
         if len(self.user):

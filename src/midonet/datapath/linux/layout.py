@@ -148,10 +148,19 @@ class Inexpressible(ValueError):
 def _mac(value: FieldValue) -> bytes:
     if not isinstance(value, str):
         raise Inexpressible(f"not a MAC address: {value!r}")
-    raw = bytes.fromhex(value.replace(":", ""))
-    if len(raw) != 6:
-        raise Inexpressible(f"not a MAC address: {value!r}")
+    raw = _MACS.get(value)
+    if raw is None:
+        raw = bytes.fromhex(value.replace(":", ""))
+        if len(raw) != 6:
+            raise Inexpressible(f"not a MAC address: {value!r}")
+        if len(_MACS) >= _MACS_MAX:
+            _MACS.clear()
+        _MACS[value] = raw
     return raw
+
+
+_MACS: dict[str, bytes] = {}   # the MACs of recent keys and actions: every flow key has two (bounded)
+_MACS_MAX = 1 << 12
 
 
 def _ip(value: FieldValue) -> bytes:
