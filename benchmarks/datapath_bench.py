@@ -19,6 +19,7 @@ namespaces, and removes everything. The reference is measured in the same run, o
 
     .venv/bin/python benchmarks/datapath_bench.py [--seconds 5] [--repeat 3] [--flows 5000] [--agent-runs 3]
     .venv/bin/python benchmarks/datapath_bench.py --only-flows     # the two new-flow cases, no iperf3
+    .venv/bin/python benchmarks/datapath_bench.py --gc-tuned       # and the agent again, the collector tuned
 
 New flows per second = flows installed / (end of the last upcall handled - start of the first), the handler timed
 by a wrapper around the agent's (two `perf_counter` calls an upcall, as the floor's handler pays): the agent's
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import platform
@@ -40,6 +42,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -268,22 +271,29 @@ def router_mac(subnet: int) -> str:
 
 
 class TimedHandler:
-    """Wraps an upcall handler: when the first upcall began, when the last one ended, how many were handled, and
-    the upcall thread's CPU time in between (the channel's reading included: the handler runs on that thread)."""
+    """Wraps an upcall handler: when the first upcall began, when the last one ended, how many were handled; and
+    the upcall thread's CPU clock (the channel's reading included: the handler runs on that thread), read at the
+    first upcall and by `cpu_since_first` once the burst is over."""
 
     def __init__(self, handler: Callable[[Upcall], None]) -> None:
         self.handler = handler
         self.calls = 0
         self.first = self.last = 0.0
-        self.cpu_first = self.cpu_last = 0.0
+        self.cpu_clock: int | None = None
+        self.cpu_first = 0.0
 
     def __call__(self, upcall: Upcall) -> None:
         begin = time.perf_counter()
         if not self.calls:
-            self.first, self.cpu_first = begin, time.thread_time()
+            self.first = begin
+            self.cpu_clock = time.pthread_getcpuclockid(threading.get_ident())
+            self.cpu_first = time.clock_gettime(self.cpu_clock)
         self.handler(upcall)
         self.calls += 1
-        self.last, self.cpu_last = time.perf_counter(), time.thread_time()
+        self.last = time.perf_counter()
+
+    def cpu_since_first(self) -> float:
+        return 0.0 if self.cpu_clock is None else time.clock_gettime(self.cpu_clock) - self.cpu_first
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +377,7 @@ class AgentSetup:
             subprocess.run(["ip", "netns", "exec", self.vm1, sys.executable, "-c", sender(flows, base, AGENT_VM2)],
                            check=True)
             wait_idle(lambda: timer.calls)
+            cpu = timer.cpu_since_first()
             self.dp.on_upcall(agent.workflow.handle_upcall)
             made = agent.flows.statistics().installed - installed
             out, _ = receiver.communicate(timeout=60)
@@ -375,7 +386,7 @@ class AgentSetup:
                 receiver.terminate()   # by its PID
                 receiver.wait(5)
         return AgentRun(made / (timer.last - timer.first), made, timer.calls, int(out.split()[-1]),
-                        (timer.cpu_last - timer.cpu_first) / made * 1e6)
+                        cpu / made * 1e6)
 
     def close(self) -> None:
         with contextlib.ExitStack() as teardown:
@@ -392,13 +403,26 @@ class AgentSetup:
                 teardown.callback(self.agent.stop)
 
 
-def agent_flows(flows: int, runs: int) -> list[AgentRun]:
+GC_TUNED = (10_000, 10, 1_000)
+"""`--gc-tuned`: the collector's thresholds for a what-if run (young collections 14 times rarer, full ones
+practically never: a process would then run `gc.collect()` on a timer), set once the agent is up, after a
+`gc.freeze()` of everything made until then. Not what `midonet agent` does today; see docs/benchmarks.md."""
+
+
+def agent_flows(flows: int, runs: int, *, gc_tuned: bool = False) -> list[AgentRun]:
     """`runs` bursts of `flows` new flows each (fresh destination ports every time) through one agent."""
     setup = AgentSetup()
+    thresholds = gc.get_threshold()
     try:
         setup.build()
+        if gc_tuned:
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_TUNED)
         return [setup.burst(flows, 10_000 + run * flows) for run in range(runs)]
     finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         setup.close()
 
 
@@ -434,12 +458,13 @@ def throughput(seconds: float, repeat: int) -> None:
               flush=True)
 
 
-def new_flows(flows: int, runs: int) -> None:
+def new_flows(flows: int, runs: int, gc_tuned: bool) -> None:
     rate, installed = flow_setups(flows)
     print(f"flow setups (floor): {rate:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
           f"{installed} flows)", flush=True)
-    for n, run in enumerate(agent_flows(flows, runs), 1):
-        print(f"agent new flows/s {n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate -> install "
+    label = "agent new flows/s" + (" (gc tuned)" if gc_tuned else "")
+    for n, run in enumerate(agent_flows(flows, runs, gc_tuned=gc_tuned), 1):
+        print(f"{label} {n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate -> install "
               f"-> execute; {run.installed} flows installed, {run.upcalls} upcalls, {run.delivered}/{flows} "
               f"delivered; upcall thread {run.cpu_us:.0f} us CPU a flow; {run.rate / rate:.2f} of the floor, "
               f"{run.rate / 10_000:.2f} of the 10k goal)", flush=True)
@@ -452,6 +477,8 @@ def main() -> int:
     parser.add_argument("--flows", type=int, default=5000, help="new flows in each burst")
     parser.add_argument("--agent-runs", type=int, default=3, help="bursts through the agent")
     parser.add_argument("--only-flows", action="store_true", help="the new-flow cases only (no iperf3)")
+    parser.add_argument("--gc-tuned", action="store_true", help="also the agent case with the collector tuned "
+                        "(gc.freeze() once up, thresholds GC_TUNED): a what-if, not the agent's own setting")
     args = parser.parse_args()
     missing = unavailable()
     if missing is None and not args.only_flows and not shutil.which("iperf3"):
@@ -462,7 +489,9 @@ def main() -> int:
     logging.getLogger("midonet").setLevel(logging.ERROR)
     if not args.only_flows:
         throughput(args.seconds, args.repeat)
-    new_flows(args.flows, args.agent_runs)
+    new_flows(args.flows, args.agent_runs, gc_tuned=False)
+    if args.gc_tuned:
+        new_flows(args.flows, args.agent_runs, gc_tuned=True)
     return 0
 
 

@@ -57,7 +57,7 @@ def kernel_stats(raw: bytes) -> FlowStats:
 
 
 _STATS: dict[bytes, FlowStats] = {}
-_STATS_MAX = 1 << 16
+_STATS_MAX = 1 << 12
 _STATS_LENGTH = 24   # packets, bytes, last_used: the u64s `layout.unpack_flow_stats` reads
 
 
