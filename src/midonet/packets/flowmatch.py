@@ -472,11 +472,7 @@ class FlowMatch:
 
         ``final.diff(original)`` is the set of rewrites to perform on the packet (`frame.apply` takes it as is).
         """
-        return {
-            name: mine
-            for name, slot in _SLOT.items()
-            if name != "in_port" and (mine := getattr(self, slot)) != getattr(base, slot)
-        }
+        return _diff_slots(self, base)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FlowMatch):
@@ -504,6 +500,20 @@ def _compile_copy(slots: tuple[str, ...]) -> Callable[[FlowMatch, FlowMatch], No
 
 
 _copy_slots = _compile_copy(FlowMatch.__slots__)
+
+
+def _compile_diff(slots: dict[str, str]) -> Callable[[FlowMatch, FlowMatch], dict[str, FieldValue]]:
+    """`diff_slots(mine, base)`: {field: mine's value} for every field but `in_port` whose values differ, in
+    `FIELDS` order, as straight-line code compiled once (every forwarded first packet is diffed at emission: a
+    getattr loop cost 1.4 us, this 0.5)."""
+    body = "".join(f"    if mine.{slot} != base.{slot}:\n        out[{name!r}] = mine.{slot}\n"
+                   for name, slot in slots.items() if name != "in_port")
+    namespace: dict[str, Callable[[FlowMatch, FlowMatch], dict[str, FieldValue]]] = {}
+    exec(f"def diff_slots(mine, base):\n    out = {{}}\n{body}    return out\n", namespace)   # our own names
+    return namespace["diff_slots"]
+
+
+_diff_slots = _compile_diff(_SLOT)
 
 _UNPACK_IPV4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
 _UNPACK_ARP = struct.Struct("!HHBBH6s4s6s4s").unpack_from
