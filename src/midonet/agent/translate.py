@@ -147,7 +147,7 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
             if current.get(name, original.peek(name)) != value:
                 changes[name] = value
         if changes:
-            actions.append(SetFields(tuple(changes.items())))
+            actions.append(_set_fields(tuple(changes.items())))
             current.update(changes)
         target = wanted_vlans if isinstance(wanted_vlans, tuple) else ()
         actions.extend(vlan_actions(vlans, target))
@@ -156,6 +156,19 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
     if missing is not None:
         raise missing
     return Translation(shared(tuple(actions)), frozenset(tags), expressible, tuple(copies), tuple(unreachable))
+
+
+_SET_FIELDS: dict[tuple[tuple[str, FieldValue], ...], SetFields] = {}
+
+
+def _set_fields(changes: tuple[tuple[str, FieldValue], ...]) -> SetFields:
+    """The `SetFields` of `changes`, made (and checked) once for equal changes (a router hop's: its MACs and TTL)."""
+    found = _SET_FIELDS.get(changes)
+    if found is None:
+        if len(_SET_FIELDS) >= _SHARED_MAX:
+            _SET_FIELDS.clear()
+        found = _SET_FIELDS[changes] = SetFields(changes)
+    return found
 
 
 _SHARED: dict[tuple[Action, ...], tuple[Action, ...]] = {}

@@ -25,7 +25,7 @@ import enum
 import functools
 import socket
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -213,41 +213,60 @@ def _put_frag(raw: bytearray, value: FieldValue) -> None:
     raw[46] = code
 
 
-def _putter(name: str) -> Callable[[bytearray, FieldValue], None]:
-    at = _SPANS[name][0][0]
+_MAC, _IP, _U32, _U16, _U8, _VLANS, _FRAG = range(7)
+
+
+def _kind(name: str) -> int:
     if name in ("eth_src", "eth_dst", "arp_sha", "arp_tha"):
-        return lambda raw, value: raw.__setitem__(slice(at, at + 6), _mac(value))
+        return _MAC
     if name in ("ip_src", "ip_dst", "arp_spa", "arp_tpa"):
-        return lambda raw, value: raw.__setitem__(slice(at, at + 4), _ip(value))
+        return _IP
     if name in ("in_port", "tunnel_id"):
-        return lambda raw, value: _PUT_U32(raw, at, _int(value, 32))
+        return _U32
     if name in ("eth_type", "tp_src", "tp_dst", "arp_op"):
-        return lambda raw, value: _PUT_U16(raw, at, _int(value, 16))
+        return _U16
     if name in ("ip_proto", "ip_tos", "ip_ttl"):
-        return lambda raw, value: raw.__setitem__(at, _int(value, 8))
-    return _put_vlans if name == "vlan_ids" else _put_frag
+        return _U8
+    return _VLANS if name == "vlan_ids" else _FRAG
 
 
-# How each kernel field is written into a struct mn_key (the offsets of `_SPANS`, the byte order of `KEY`).
-_PUTTERS: dict[str, tuple[int, Callable[[bytearray, FieldValue], None]]] = {
-    name: (FIELD_BITS[name], _putter(name)) for name in KERNEL_FIELDS
+# How each kernel field is written into a struct mn_key: (its `present` bit, its kind, its offset in `_SPANS`).
+_FIELD_SPECS: dict[str, tuple[int, int, int]] = {
+    name: (FIELD_BITS[name], _kind(name), _SPANS[name][0][0]) for name in KERNEL_FIELDS
 }
 
 
 def pack_key(key: FlowKey, slot: int) -> bytes:
-    """The kernel lookup key of flow key `key` under mask slot `slot`; `Inexpressible` if it cannot be one."""
+    """The kernel lookup key of flow key `key` under mask slot `slot`; `Inexpressible` if it cannot be one.
+
+    Once per installed flow: the fields are written by kind in one loop (a call per field through a table of
+    closures cost a third more)."""
     raw = bytearray(KEY_SIZE)
     present = 0
     for name, value in key.fields:
-        entry = _PUTTERS.get(name)
-        if entry is None:
+        spec = _FIELD_SPECS.get(name)
+        if spec is None:
             raise Inexpressible(f"the kernel does not match {name}")
         if value is None:
             if name in _NEVER_NONE:
                 raise Inexpressible(f"{name} is never None on an Ethernet frame")
             continue
-        present |= entry[0]
-        entry[1](raw, value)
+        bit, kind, at = spec
+        present |= bit
+        if kind == _MAC:
+            raw[at : at + 6] = _mac(value)
+        elif kind == _IP:
+            raw[at : at + 4] = _ip(value)
+        elif kind == _U16:
+            _PUT_U16(raw, at, _int(value, 16))
+        elif kind == _U32:
+            _PUT_U32(raw, at, _int(value, 32))
+        elif kind == _U8:
+            raw[at] = _int(value, 8)
+        elif kind == _VLANS:
+            _put_vlans(raw, value)
+        else:
+            _put_frag(raw, value)
     _PUT_U32(raw, 0, slot)
     _PUT_U32(raw, 4, present)
     return bytes(raw)
