@@ -62,7 +62,7 @@ from midonet.testing.scenario.model import (
 
 CAPTURE = 1.5            # seconds a step's captures run (less when every expectation held and none is negative)
 ARP_WAIT = 2.0
-SETTLE = 1.0             # seconds for what one agent learned (a MAC) to reach the others through the store
+SETTLE_TIMEOUT = 5.0     # seconds an ARP answerer's MAC may take to be learned by the sender's bridge
 READY_TIMEOUT = 30.0
 ETH_P_ALL = 3
 PACKET_OUTGOING = 4
@@ -314,9 +314,27 @@ class TestbedRun:
                     continue
                 if m.peek("eth_type") == ETH_TYPE_ARP and m.peek("arp_spa") == hop and m.peek("arp_op") == 2:
                     known[hop] = str(m.peek("arp_sha"))
-                    time.sleep(SETTLE)     # the MAC the answer taught the bridge reaches the other agents
+                    self._wait_learned(spec, known[hop])
                     return known[hop]
         return None
+
+    def _wait_learned(self, spec: VmSpec, mac: str) -> None:
+        """Wait until the sender's bridge has learned `mac` (the ARP answer taught it on the answerer's host; the
+        store holds it as soon as the other agents can see it), so that the next frame is not flooded. A router
+        port's MAC is never learned (the bridge knows its peers): no wait."""
+        assert self._client is not None
+        client = self._client
+        port = client.get("ports", self.deployment.id_of(spec.port))
+        if port.get("type") not in ("Bridge", "ExteriorBridge"):
+            return
+        bridge = str(port["deviceId"])
+        if any(p.get("portMac") == mac for p in client.list("ports") if p.get("portMac")):
+            return
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            if any(e.get("macAddr") == mac for e in client.list_children("bridges", bridge, "mac_table")):
+                return
+            time.sleep(0.05)
 
     def _poll(self, until: float) -> None:
         timeout = max(0.0, until - time.monotonic())
