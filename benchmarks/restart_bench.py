@@ -34,6 +34,7 @@ from pathlib import Path
 
 from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, unavailable
+from midonet.testing.routed import bound_port, routed_subnet
 
 PORT = 7900
 SINK = f"""
@@ -81,14 +82,8 @@ def build(bed: Testbed) -> tuple[Host, Host, Vm, Vm]:
         client.add_tunnel_zone_host(zone["id"], host.host_id, host.address)
     router = str(client.create("routers", {"name": "r1", "tenantId": "bench"})["id"])
     for n, (vm, host) in enumerate(((vm1, h1), (vm2, h2)), start=1):
-        bridge = str(client.create("bridges", {"name": f"br{n}", "tenantId": "bench"})["id"])
-        rport = str(client.create_child("routers", router, "ports", {
-            "portMac": f"ac:ca:ba:00:0{n}:fe", "portAddress": f"172.16.{n}.254", "networkAddress": f"172.16.{n}.0",
-            "networkLength": 24})["id"])
-        client.link(str(client.create_child("bridges", bridge, "ports", {})["id"]), rport)
-        client.create_child("routers", router, "routes", {
-            "dstNetworkAddr": f"172.16.{n}.0", "dstNetworkLength": 24, "nextHopPort": rport, "weight": 100})
-        client.bind(host.host_id, str(client.create_child("bridges", bridge, "ports", {})["id"]), vm.interface)
+        bridge, _ = routed_subnet(client, router, n, f"172.16.{n}", tenant="bench")
+        bound_port(client, bridge, host.host_id, vm.interface)
     deadline = time.monotonic() + 30
     while vm1.run("ping", "-c", "1", "-W", "1", "172.16.2.1").returncode != 0:
         if time.monotonic() > deadline:

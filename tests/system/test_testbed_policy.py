@@ -27,6 +27,7 @@ import pytest
 from midonet.agent.agent import INHERITED_GRACE
 from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, unavailable
+from midonet.testing.routed import bound_port, routed_subnet
 
 from .testbed_support import WAIT, logs, module_testbed, tunnel_zone, wait_alive
 
@@ -67,16 +68,8 @@ def build(bed: Testbed) -> Cloud:
     router = str(client.create("routers", {"name": "r1", "tenantId": TENANT})["id"])
     ports = {}
     for n, (vm, host) in enumerate(((vm1, h1), (vm2, h2)), start=1):
-        bridge = str(client.create("bridges", {"name": f"br{n}", "tenantId": TENANT})["id"])
-        rport = str(client.create_child("routers", router, "ports", {
-            "portMac": f"ac:ca:ba:00:0{n}:fe", "portAddress": f"172.16.{n}.254", "networkAddress": f"172.16.{n}.0",
-            "networkLength": 24})["id"])
-        client.link(str(client.create_child("bridges", bridge, "ports", {})["id"]), rport)
-        client.create_child("routers", router, "routes", {
-            "dstNetworkAddr": f"172.16.{n}.0", "dstNetworkLength": 24, "nextHopPort": rport, "weight": 100})
-        port = str(client.create_child("bridges", bridge, "ports", {})["id"])
-        client.bind(host.host_id, port, vm.interface)
-        ports[vm.netns] = port
+        bridge, _ = routed_subnet(client, router, n, f"172.16.{n}", tenant=TENANT)
+        ports[vm.netns] = bound_port(client, bridge, host.host_id, vm.interface)
     made = Cloud(bed, client, h1, h2, vm1, vm2, router, ports)
     answers(made, vm1, vm2.ip)
     return made

@@ -40,6 +40,7 @@ import pytest
 
 from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, unavailable
+from midonet.testing.routed import bound_port, routed_subnet
 
 from .testbed_support import (
     WAIT,
@@ -98,18 +99,10 @@ def build(bed: Testbed) -> Cloud:
     router_ports = []
     subnets = (("172.16.1", members), ("172.16.2", [client_vm]), ("192.0.2", [internet]))
     for n, (subnet, vms) in enumerate(subnets, start=1):
-        bridge = str(client.create("bridges", {"name": f"br{n}", "tenantId": TENANT})["id"])
-        rport = str(client.create_child("routers", router, "ports", {
-            "portMac": f"ac:ca:ba:00:0{n}:fe", "portAddress": f"{subnet}.254", "networkAddress": f"{subnet}.0",
-            "networkLength": 24})["id"])
-        client.link(str(client.create_child("bridges", bridge, "ports", {})["id"]), rport)
-        client.create_child("routers", router, "routes", {
-            "dstNetworkAddr": f"{subnet}.0", "dstNetworkLength": 24, "nextHopPort": rport, "weight": 100})
+        bridge, rport = routed_subnet(client, router, n, subnet, tenant=TENANT)
         router_ports.append(rport)
         for vm in vms:
-            port = str(client.create_child("bridges", bridge, "ports", {})["id"])
-            client.bind(vm.host.host_id, port, vm.interface)
-            ports[vm.netns] = port
+            ports[vm.netns] = bound_port(client, bridge, vm.host.host_id, vm.interface)
     made = Cloud(bed, client, hosts, members, client_vm, internet, router, router_ports, ports)
     for vm in members:
         answers(made, client_vm, vm.ip)
