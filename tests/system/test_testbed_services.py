@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from midonet.agent.agent import INHERITED_GRACE
 from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, unavailable
 from midonet.testing.routed import bound_port, routed_subnet
@@ -491,6 +492,32 @@ def test_a_stateful_uplink_lets_in_only_the_replies_to_the_snat_connections(clou
         cloud.client.update("ports", downlink, {"inboundFilterId": None})
         cloud.client.delete("chains", guard)
         cloud.client.delete("chains", inside)
+        ungateway(cloud, chains)
+
+
+def test_a_snat_connection_outlives_its_agents_restarting(cloud: Cloud) -> None:
+    # The NAT binding of a held connection lives in the agents' flow state: the kernels keep translating while
+    # the agents of both ends restart (vm1's host: SIGTERM; the internet VM's: SIGKILL), and once the new agents
+    # have replaced the flows they inherited, their simulations find the same binding again (read back from
+    # their flow-state logs): the connection goes on, from the same NAT port.
+    vm1, internet = cloud.members[0], cloud.internet
+    chains = gateway(cloud, forwarding=False)
+    try:
+        with serving(internet, "internet", ECHO_PORT), holding(cloud, vm1, internet.ip, ECHO_PORT) as held:
+            assert held.greeting.split()[1] == NAT_IP, held.greeting
+            held.exchange(65536)
+            for host, end in ((vm1.host, vm1.host.stop_agent), (internet.host, internet.host.kill_agent)):
+                end()
+                held.exchange(65536)                 # no agent on that host: its kernel translates
+                cloud.bed.start_agent(host)
+                wait_alive(cloud.bed, cloud.client)
+            time.sleep(INHERITED_GRACE + 2)          # the inherited flows are gone: simulated again
+            held.exchange(1_000_000)
+            assert held.process.poll() is None, held.greeting
+    finally:
+        for host in cloud.hosts:
+            if not host.alive():
+                cloud.bed.start_agent(host)
         ungateway(cloud, chains)
 
 
