@@ -13,7 +13,8 @@ from kazoo.client import KazooClient
 
 from midonet.store import zookeeper as zkstore
 from midonet.store.factory import open_store
-from midonet.store.zookeeper import ZooKeeperStore, segment, unsegment
+from midonet.store.zookeeper import ZooKeeperStore
+from midonet.store.zookeeper_watches import segment, unsegment
 from midonet.testing.zookeeper import ZooKeeperServer, unavailable_reason
 from midonet.topology.devices import Bridge
 from midonet.topology.errors import StorageError
