@@ -19,7 +19,10 @@ namespaces, and removes everything. The reference is measured in the same run, o
 
     .venv/bin/python benchmarks/datapath_bench.py [--seconds 5] [--repeat 3] [--flows 5000] [--agent-runs 3]
     .venv/bin/python benchmarks/datapath_bench.py --only-flows     # the two new-flow cases, no iperf3
-    .venv/bin/python benchmarks/datapath_bench.py --gc-tuned       # and the agent again, the collector tuned
+    .venv/bin/python benchmarks/datapath_bench.py --gc-default     # and the agent again, the interpreter's collector
+
+The agent case runs with the agent process's collector policy (`midonet.cli.agent.Collector`, what `midonet agent`
+and `midonet up` do); `--gc-default` measures it again with the interpreter's default collector, for comparison.
 
 New flows per second = flows installed / (end of the last upcall handled - start of the first), the handler timed
 by a wrapper around the agent's (two `perf_counter` calls an upcall, as the floor's handler pays): the agent's
@@ -34,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import logging
 import platform
@@ -50,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from midonet.agent.agent import Agent, AgentConfig
-from midonet.cli.agent import LinuxInterfaces, WallClock
+from midonet.cli.agent import Collector, LinuxInterfaces, WallClock
 from midonet.datapath.base import Flow, FlowKey, Output, PortKind, SetTunnel, Upcall
 from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource, unavailable
 from midonet.packets import parse_frame
@@ -403,26 +405,20 @@ class AgentSetup:
                 teardown.callback(self.agent.stop)
 
 
-GC_TUNED = (10_000, 10, 1_000)
-"""`--gc-tuned`: the collector's thresholds for a what-if run (young collections 14 times rarer, full ones
-practically never: a process would then run `gc.collect()` on a timer), set once the agent is up, after a
-`gc.freeze()` of everything made until then. Not what `midonet agent` does today; see docs/benchmarks.md."""
-
-
-def agent_flows(flows: int, runs: int, *, gc_tuned: bool = False) -> list[AgentRun]:
-    """`runs` bursts of `flows` new flows each (fresh destination ports every time) through one agent."""
+def agent_flows(flows: int, runs: int, *, gc_policy: bool = True) -> list[AgentRun]:
+    """`runs` bursts of `flows` new flows each (fresh destination ports every time) through one agent; with
+    `gc_policy`, the agent process's collector policy (`Collector`) started once the agent is up, as
+    `midonet agent` does."""
     setup = AgentSetup()
-    thresholds = gc.get_threshold()
+    collector = Collector()
     try:
         setup.build()
-        if gc_tuned:
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(*GC_TUNED)
+        if gc_policy:
+            collector.start()
         return [setup.burst(flows, 10_000 + run * flows) for run in range(runs)]
     finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if gc_policy:
+            collector.stop()
         setup.close()
 
 
@@ -458,12 +454,12 @@ def throughput(seconds: float, repeat: int) -> None:
               flush=True)
 
 
-def new_flows(flows: int, runs: int, gc_tuned: bool) -> None:
+def new_flows(flows: int, runs: int, gc_policy: bool) -> None:
     rate, installed = flow_setups(flows)
     print(f"flow setups (floor): {rate:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
           f"{installed} flows)", flush=True)
-    label = "agent new flows/s" + (" (gc tuned)" if gc_tuned else "")
-    for n, run in enumerate(agent_flows(flows, runs, gc_tuned=gc_tuned), 1):
+    label = "agent new flows/s" + ("" if gc_policy else " (default collector)")
+    for n, run in enumerate(agent_flows(flows, runs, gc_policy=gc_policy), 1):
         print(f"{label} {n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate -> install "
               f"-> execute; {run.installed} flows installed, {run.upcalls} upcalls, {run.delivered}/{flows} "
               f"delivered; upcall thread {run.cpu_us:.0f} us CPU a flow; {run.rate / rate:.2f} of the floor, "
@@ -477,8 +473,8 @@ def main() -> int:
     parser.add_argument("--flows", type=int, default=5000, help="new flows in each burst")
     parser.add_argument("--agent-runs", type=int, default=3, help="bursts through the agent")
     parser.add_argument("--only-flows", action="store_true", help="the new-flow cases only (no iperf3)")
-    parser.add_argument("--gc-tuned", action="store_true", help="also the agent case with the collector tuned "
-                        "(gc.freeze() once up, thresholds GC_TUNED): a what-if, not the agent's own setting")
+    parser.add_argument("--gc-default", action="store_true", help="also the agent case with the interpreter's "
+                        "default collector (not the agent process's policy), for comparison")
     args = parser.parse_args()
     missing = unavailable()
     if missing is None and not args.only_flows and not shutil.which("iperf3"):
@@ -489,9 +485,9 @@ def main() -> int:
     logging.getLogger("midonet").setLevel(logging.ERROR)
     if not args.only_flows:
         throughput(args.seconds, args.repeat)
-    new_flows(args.flows, args.agent_runs, gc_tuned=False)
-    if args.gc_tuned:
-        new_flows(args.flows, args.agent_runs, gc_tuned=True)
+    new_flows(args.flows, args.agent_runs, gc_policy=True)
+    if args.gc_default:
+        new_flows(args.flows, args.agent_runs, gc_policy=False)
     return 0
 
 
