@@ -20,6 +20,7 @@ One concept per module, in MidoNet's words:
                        from peers, restart, moves (spec 4)
     nat_leasing     -- `StoreNatLeaser`: SNAT port blocks leased through the store (spec 3.7)
     metrics         -- counters, `AgentStatistics`, Prometheus text export
+    interning       -- `Memo`: one object for the equal action lists and tag sets many flows share
 
 May import: `midonet.packets`, `topology`, `store`, `state`, `simulation`, `datapath`. Imported only by `cli`
 and `testing` (an import-linter contract holds both directions).

@@ -33,7 +33,7 @@ simulated afresh. A flow the agent installs meanwhile with the same key is its o
 
 Threads: not thread-safe; the agent calls it under its `EventGate` lock.
 
-May import: `midonet.datapath`, `midonet.simulation.results` (expiry constants, `FlowTag`).
+May import: `midonet.datapath`, `midonet.simulation.results` (expiry constants, `FlowTag`), `agent.interning`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from midonet.agent.interning import Memo, same
 from midonet.datapath.base import Action, Datapath, DatapathError, Flow, FlowKey
 from midonet.simulation.results import ERROR_EXPIRATION, FLOW_EXPIRATION, STATEFUL_FLOW_EXPIRATION, FlowTag
 from midonet.state.clock import Clock
@@ -72,19 +73,8 @@ class ExpiryClass(enum.Enum):
 
 
 _EXPIRY_BY_TIMEOUT: dict[float, ExpiryClass] = {c.value: c for c in ExpiryClass}
-_TAG_SETS: dict[frozenset[FlowTag], frozenset[FlowTag]] = {}
-_TAG_SETS_MAX = 1 << 12
-
-
-def _shared_tags(tags: frozenset[FlowTag]) -> frozenset[FlowTag]:
-    """One object for equal tag sets (every flow between two VMs has the same tags whatever its ports): fewer
-    objects kept per flow for the garbage collector to walk. Bounded: emptied when full."""
-    found = _TAG_SETS.get(tags)
-    if found is None:
-        if len(_TAG_SETS) >= _TAG_SETS_MAX:
-            _TAG_SETS.clear()
-        found = _TAG_SETS[tags] = tags
-    return found
+_TAG_SETS = Memo[frozenset[FlowTag], frozenset[FlowTag]]()
+"""One object for equal tag sets (every flow between two VMs has the same tags whatever its ports)."""
 
 
 class Removal(enum.StrEnum):
@@ -148,7 +138,7 @@ class FlowTable:
         if old is not None:
             self._drop(old, Removal.REPLACED)
         now = self._clock.now()
-        entry = FlowEntry(key, tuple(actions), _shared_tags(frozenset(tags)), expiry, now, tuple(callbacks),
+        entry = FlowEntry(key, tuple(actions), _TAG_SETS(frozenset(tags), same), expiry, now, tuple(callbacks),
                           active=now, deadline=now + expiry.value)
         self._entries[key] = entry
         by_tag = self._by_tag

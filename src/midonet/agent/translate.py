@@ -27,7 +27,7 @@ packet is executed copy by copy (`copies`: the rewrites applied with `packets.fr
 actions). A drop (no outputs) translates to no actions.
 
 May import: `midonet.datapath`, `midonet.packets`, `midonet.simulation`, `agent.bindings`, `agent.topology_cache`,
-`agent.tunnel_zones`.
+`agent.tunnel_zones`, `agent.interning`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from midonet.agent.bindings import PortBindings, dp_port_tag
+from midonet.agent.interning import Memo, same
 from midonet.agent.topology_cache import TopologyCache
 from midonet.agent.tunnel_zones import TunnelZones, tunnel_tag
 from midonet.datapath.base import SETTABLE_FIELDS, Action, Output, PopVlan, PushVlan, SetFields, SetTunnel
@@ -147,7 +148,7 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
             if current.get(name, original.peek(name)) != value:
                 changes[name] = value
         if changes:
-            actions.append(_set_fields(tuple(changes.items())))
+            actions.append(_SET_FIELDS(tuple(changes.items()), SetFields))
             current.update(changes)
         target = wanted_vlans if isinstance(wanted_vlans, tuple) else ()
         actions.extend(vlan_actions(vlans, target))
@@ -155,32 +156,10 @@ def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: 
         actions.extend(dest.actions)
     if missing is not None:
         raise missing
-    return Translation(shared(tuple(actions)), frozenset(tags), expressible, tuple(copies), tuple(unreachable))
+    return Translation(_ACTIONS(tuple(actions), same), frozenset(tags), expressible, tuple(copies), tuple(unreachable))
 
 
-_SET_FIELDS: dict[tuple[tuple[str, FieldValue], ...], SetFields] = {}
-
-
-def _set_fields(changes: tuple[tuple[str, FieldValue], ...]) -> SetFields:
-    """The `SetFields` of `changes`, made (and checked) once for equal changes (a router hop's: its MACs and TTL)."""
-    found = _SET_FIELDS.get(changes)
-    if found is None:
-        if len(_SET_FIELDS) >= _SHARED_MAX:
-            _SET_FIELDS.clear()
-        found = _SET_FIELDS[changes] = SetFields(changes)
-    return found
-
-
-_SHARED: dict[tuple[Action, ...], tuple[Action, ...]] = {}
-_SHARED_MAX = 1 << 12
-
-
-def shared(actions: tuple[Action, ...]) -> tuple[Action, ...]:
-    """One object for every equal action list: installed flows hold the same one, so the thousands of flows through
-    one router hop add no action objects for the garbage collector to walk (bounded: emptied when full)."""
-    found = _SHARED.get(actions)
-    if found is None:
-        if len(_SHARED) >= _SHARED_MAX:
-            _SHARED.clear()
-        found = _SHARED[actions] = actions
-    return found
+_SET_FIELDS = Memo[tuple[tuple[str, FieldValue], ...], SetFields]()
+"""The `SetFields` of equal changes, made (and checked) once (a router hop's: its MACs and TTL)."""
+_ACTIONS = Memo[tuple[Action, ...], tuple[Action, ...]]()
+"""One object for every equal action list: the thousands of flows through one router hop share theirs."""
