@@ -28,6 +28,10 @@ The flow key is the simulation's match on the fields it read (`result.wildcard`)
 port number the packet came in by. Its tags are the simulation's plus translation's. Its expiry class is the
 result's (`SimulationResult.expiration`: 60 s, 30 s stateful, 5 s temporary drops).
 
+Install, then execute with the same actions (the same tuple): a datapath that can run an installed flow's actions
+on a packet does so for that packet (the Linux datapath's kernel execute, `docs/design/datapath.md`); frames whose
+actions are no installed flow's (state frames, floods without a flow, rewritten copies) are executed as given.
+
 Invariant (ARCHITECTURE.md rule 6): a packet of an installed flow never reaches this module: the second packet of
 a flow is forwarded by the datapath alone (tests check the datapath's hit counters).
 

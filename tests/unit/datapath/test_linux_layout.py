@@ -47,6 +47,7 @@ def test_constants_match_the_program() -> None:
     assert c_define("MAX_MASKS") == layout.MAX_MASKS
     assert c_define("MAX_ACTIONS") == layout.MAX_ACTIONS
     assert c_define("META_LEN") == layout.META_LEN == layout.META.size
+    assert c_define("EXEC_LEN") == layout.EXEC_LEN == layout.EXEC.size
     assert c_define("PROBE_ETH_TYPE") == layout.PROBE_ETH_TYPE
     assert c_enum("mn_counter")[:-1] == ["C_" + c.name for c in layout.Counter]
     assert c_enum("mn_action_kind") == ["A_" + a.name for a in layout.Act]
@@ -166,6 +167,14 @@ def test_meta_header() -> None:
     plain = layout.META.pack(0x02, layout.Reason.USERSPACE, 4, 0, 0, b"\x88\xb5")
     assert layout.unpack_meta(plain) == layout.Meta(layout.Reason.USERSPACE, 4, None, None)
     assert layout.unpack_meta(b"\x00" * 16) is None and layout.unpack_meta(b"short") is None
+
+
+def test_exec_trailer() -> None:
+    key_bytes = layout.with_slot(layout.pack_key(FULL_KEY, 0), 5)
+    trailer = layout.exec_trailer(key_bytes, 0x1_0000_0007, 9)
+    assert len(trailer) == layout.EXEC_LEN and trailer.startswith(key_bytes)
+    assert layout.exec_seq(b"frame" + trailer) == 7
+    assert layout.exec_seq(b"frame" + trailer[:-1] + b"?") is None and layout.exec_seq(b"short") is None
 
 
 def test_probe_frames() -> None:

@@ -16,9 +16,14 @@ Packets: the kernel forwards packets of installed flows (rewrites, VLAN push/pop
 bpf_skb_set_tunnel_key, outputs with bpf_clone_redirect/bpf_redirect) and counts them per flow; the agent never
 sees them. A miss comes up the channel: a userspace flow that matches runs here, anything else is an `Upcall` to
 the handler, on the channel's thread, with no lock held, so the handler may `install` and `execute` at once.
-`execute` runs the actions in Python (`memory.actions.interpret`: decide, then do): netdev outputs leave through
-the port's AF_PACKET socket (PACKET_VNET_HDR, complete packets), tunnel outputs as VXLAN datagrams from a UDP
-socket bound to the tunnel's source address.
+`execute` of a packet with the actions of the kernel flow installed last (the agent installs a flow, then
+executes its first packet) is done by the kernel: the packet goes into the upcall channel with a `struct mn_exec`
+naming that flow at its end (`layout.exec_trailer`), and the program runs the flow's actions on it, counting
+nothing (no hit, no miss, no flow stats: as in Python). Any other `execute` runs the actions in Python
+(`memory.actions.interpret`: decide, then do): netdev outputs leave through the port's AF_PACKET socket
+(PACKET_VNET_HDR, complete packets), tunnel outputs as VXLAN datagrams from a UDP socket bound to the tunnel's
+source address. A kernel execute whose flow was removed before the kernel saw the packet comes back up the channel
+(reason EXECUTE) and runs in Python from a ring of the last `EXEC_RING` executes' actions.
 
 Restart: `release()` stops the Python side and leaves the kernel side running (flows keep forwarding while the
 agent restarts); a new `LinuxDatapath` on the same state directory reattaches: it finds the pinned maps, lists
@@ -91,6 +96,16 @@ _SEND_ERRORS = {errno.ENETDOWN: DropReason.LINK_DOWN, errno.ENXIO: DropReason.LI
                 errno.EMSGSIZE: DropReason.TOO_BIG, errno.ENODEV: DropReason.NO_PORT}
 
 
+EXEC_RING = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteStatistics:
+    kernel: int = 0     # executes sent to the kernel to run an installed flow's actions
+    returned: int = 0   # of those, come back because the flow was gone: run in Python
+    lost: int = 0       # come back too late to find their actions in the ring: dropped
+
+
 def default_state_dir(name: str, netns_name: str | None) -> Path:
     return STATE_ROOT / netns_name / name if netns_name else STATE_ROOT / name
 
@@ -123,6 +138,9 @@ class LinuxDatapath:
         self._hits = 0          # userspace flows hit (the kernel counted those packets as misses)
         self._upcalls = 0
         self._drops: Counter[DropReason] = Counter()
+        self._exec_seq = 0
+        self._exec_ring: list[tuple[int, Sequence[Action], int | None] | None] = [None] * EXEC_RING
+        self._exec_returned = self._exec_lost = 0
         try:
             self._tc = Tc(netns_name, self._bpffs, ensure_object(bpf_object))
             self._bpffs.mount()
@@ -266,7 +284,24 @@ class LinuxDatapath:
     def execute(self, packet: bytes, actions: Sequence[Action], in_port: int | None = None) -> None:
         with self._lock:
             self._check_open()
+            entry = self._flows.executable(actions)
+            if entry is not None:   # the kernel runs the flow's actions (see the module docstring)
+                seq = self._exec_seq = self._exec_seq + 1
+                self._exec_ring[seq % EXEC_RING] = (seq & 0xFFFFFFFF, actions, in_port)
+                trailer = layout.exec_trailer(entry.key_bytes, seq, in_port or 0)
+        if entry is not None:
+            try:
+                self._channel.send(bytes(packet) + trailer)
+                return
+            except OSError as e:
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("datapath %s: kernel execute failed (%s), executing in Python", self._name, e)
         self._perform(bytes(packet), actions, in_port, None, None)
+
+    def execute_statistics(self) -> ExecuteStatistics:
+        """How many executes the kernel ran (see the module docstring)."""
+        with self._lock:
+            return ExecuteStatistics(self._exec_seq, self._exec_returned, self._exec_lost)
 
     def on_upcall(self, handler: UpcallHandler) -> None:
         with self._lock:
@@ -355,6 +390,8 @@ class LinuxDatapath:
                         self._probes.notify_all()
             elif meta.reason is layout.Reason.MISS:
                 self._miss(meta, frame)
+            elif meta.reason is layout.Reason.EXECUTE:
+                self._returned(frame)
             else:
                 self._deliver(Upcall(meta.port, frame, meta.tunnel_id, meta.tunnel_src))
         except Exception:   # never let the reader thread die
@@ -379,6 +416,24 @@ class LinuxDatapath:
             self._perform(frame, actions, meta.port, meta.tunnel_id, meta.tunnel_src)
         else:
             self._deliver(Upcall(meta.port, frame, meta.tunnel_id, meta.tunnel_src))
+
+    def _returned(self, frame: bytes) -> None:
+        """A kernel execute whose flow was gone: run its actions here."""
+        seq = layout.exec_seq(frame)
+        with self._lock:
+            if self._closed:
+                return
+            held = self._exec_ring[seq % EXEC_RING] if seq is not None else None
+            if held is None or held[0] != seq:
+                self._exec_lost += 1
+                held = None
+            else:
+                self._exec_returned += 1
+        if held is None:
+            self._drop(DropReason.ACTION_FAILED, "a kernel execute came back too late")
+            return
+        _, actions, in_port = held
+        self._perform(frame[: -layout.EXEC_LEN], actions, in_port, None, None)
 
     def _deliver(self, upcall: Upcall) -> None:
         with self._lock:

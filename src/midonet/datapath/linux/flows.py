@@ -9,7 +9,9 @@ classifier), the kernel misses on its packets and the datapath looks them up her
     ├── slots     {mask fields: Slot(index, flows)}    one kernel mask per distinct FlowKey mask, refcounted;
     │                                                  freed (zeroed) when its last flow goes
     ├── kernel    {FlowKey: KernelEntry(slot, flow)}   mirror of mn_flows (stats are read from the map)
-    └── user      MegaflowTable                        userspace flows, with their stats
+    ├── user      MegaflowTable                        userspace flows, with their stats
+    └── last      KernelEntry | None                   the kernel flow installed last (the agent installs a
+                                                       flow, then executes its packet: `executable`)
 
 Installing a key that exists replaces the flow (stats restart), wherever it was. `reload()` rebuilds the mirror
 from the maps: a restarted agent lists the flows the kernel kept forwarding. Kernel `last_used` is
@@ -22,9 +24,10 @@ May import: `midonet.datapath.base`, `midonet.datapath.memory.classifier`, `mido
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from midonet.datapath.base import Flow, FlowKey, FlowStats
+from midonet.datapath.base import Action, Flow, FlowKey, FlowStats, Userspace
 from midonet.datapath.linux import layout
 from midonet.datapath.linux.kernel import KernelTables
 from midonet.datapath.memory.classifier import MegaflowTable
@@ -69,6 +72,7 @@ class FlowTable:
         self._slots: dict[tuple[str, ...], Slot] = {}
         self._kernel: dict[FlowKey, KernelEntry] = {}
         self.user = MegaflowTable()
+        self.last: KernelEntry | None = None
 
     # ---- installing and removing ----
 
@@ -90,6 +94,7 @@ class FlowTable:
         entry = KernelEntry(slot, flow, layout.with_slot(unslotted, slot))
         self._tables.set_flow(entry.key_bytes, value)
         self._kernel[flow.key] = entry
+        self.last = entry
         return True
 
     def _install_user(self, flow: Flow) -> bool:
@@ -133,6 +138,20 @@ class FlowTable:
 
     def in_kernel(self, key: FlowKey) -> bool:
         return key in self._kernel
+
+    def executable(self, actions: Sequence[Action]) -> KernelEntry | None:
+        """The kernel flow installed last, if it is still installed and its actions equal `actions` (and hold no
+        Userspace action): the kernel can run them on a packet sent to it with this flow's key."""
+        entry = self.last
+        if entry is None or self._kernel.get(entry.flow.key) is not entry:
+            return None
+        installed = entry.flow.actions
+        if installed is not actions and tuple(installed) != tuple(actions):
+            return None
+        for action in installed:
+            if type(action) is Userspace:
+                return None
+        return entry
 
     def masks(self) -> dict[tuple[str, ...], int]:
         """The kernel masks in use and their slots."""

@@ -46,6 +46,8 @@ from midonet.packets.flowmatch import BITS, FieldValue
 MAX_MASKS = 32
 MAX_ACTIONS = 32
 META_LEN = 16
+EXEC_LEN = 96
+EXEC_MAGIC = b"mn-exec!"
 PROBE_ETH_TYPE = 0x88B5
 PROBE_MAGIC = b"mn-probe"
 
@@ -75,6 +77,7 @@ FLOW_SIZE = FLOW_HEADER.size + MAX_ACTIONS * ACTION.size   # 544
 PORT = struct.Struct("<II")          # struct mn_port: ifindex kind
 CONFIG = struct.Struct("<IIII")      # struct mn_config: upcall_ifindex n_masks next_port reserved
 META = struct.Struct("!BBHII2s2x")   # struct mn_meta: magic reason port tunnel_id tunnel_src eth_type
+EXEC = struct.Struct("<80sII8s")     # struct mn_exec: key seq in_port magic (at the end of an executed packet)
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 
@@ -123,6 +126,7 @@ class Reason(enum.IntEnum):
     MISS = 1
     USERSPACE = 2
     PROBE = 3
+    EXECUTE = 4   # a kernel execute whose flow was gone: run it in userspace
 
 
 class Counter(enum.IntEnum):
@@ -483,6 +487,21 @@ def unpack_meta(raw: bytes) -> Meta | None:
 _METAS: dict[bytes, Meta] = {}
 _METAS_MAX = 1 << 12
 _PROBE_ETH_TYPE = PROBE_ETH_TYPE.to_bytes(2, "big")
+
+
+# ---- kernel executes ----
+
+def exec_trailer(key_bytes: bytes, seq: int, in_port: int) -> bytes:
+    """The `struct mn_exec` put at the end of a packet executed through the kernel flow with key `key_bytes`."""
+    return EXEC.pack(key_bytes, seq & 0xFFFFFFFF, in_port, EXEC_MAGIC)
+
+
+def exec_seq(frame: bytes) -> int | None:
+    """The execute number of a frame that carries a `struct mn_exec` at its end, or None."""
+    if len(frame) < EXEC_LEN or frame[-8:] != EXEC_MAGIC:
+        return None
+    _, seq, _, _ = EXEC.unpack_from(frame, len(frame) - EXEC_LEN)
+    return int(seq)
 
 
 def probe_frame(token: bytes, eth_src: str = "02:00:00:00:00:01") -> bytes:

@@ -79,6 +79,10 @@ class Links:
         with self._ipr() as ipr:
             ipr.link("set", index=self._index(ipr, name), state="up")
 
+    def set_mtu(self, name: str, mtu: int) -> None:
+        with self._ipr() as ipr:
+            ipr.link("set", index=self._index(ipr, name), mtu=mtu)
+
     def delete(self, name: str) -> None:
         """Delete device `name` (a veth takes its peer with it); nothing if it is gone."""
         with self._ipr() as ipr:

@@ -13,6 +13,12 @@ this the first packet of every TCP flow from such a VM would carry a bad checksu
 `deliver(meta, frame)` in arrival order, on the reader thread; `deliver` must not raise (the datapath wraps the
 agent's handler).
 
+The other way: the datapath sends packets it executes through a kernel flow into the peer (`send`, with a
+`struct mn_exec` at their end); they arrive on the veth's ingress, where `mn_port` runs the flow's actions. The
+reader ignores what is sent (`PACKET_IGNORE_OUTGOING`). Both ends have the largest MTU a veth takes
+(`CHANNEL_MTU`), so that neither a full-sized upcall with its header nor an executed packet with its trailer is
+too big for the pair.
+
 The veth pair outlives the process (a restarted agent reads the same channel); `destroy` deletes it on a real
 teardown. Both ends are kept quiet (no IPv6), so the only packets on it are the program's.
 
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[Meta, bytes], None]
 _BATCH = 64
+CHANNEL_MTU = 65535
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,7 @@ class UpcallChannel:
         self.name = name
         self.peer = peer
         self._sock: PacketSocket | None = None
+        self._sender: PacketSocket | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
         self._stopping = threading.Event()
@@ -70,6 +78,7 @@ class UpcallChannel:
             self._links.add_veth(self.name, self.peer)
         for end in (self.name, self.peer):
             self._links.quiet(end)
+            self._links.set_mtu(end, CHANNEL_MTU)
             self._links.up(end)
         index = self._links.ifindex(self.name)
         if index is None:
@@ -79,8 +88,9 @@ class UpcallChannel:
     def start(self, deliver: Deliver) -> None:
         """Open the reader socket and start the reader thread."""
         self._stopping.clear()
-        self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True)
+        self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True, ignore_outgoing=True)
         self._sock.setblocking(False)
+        self._sender = PacketSocket(self.peer, netns_name=self._links.netns, receive=False, vnet_hdr=True)
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, args=(self._sock, deliver),
                                         name=f"upcalls-{self.name}", daemon=True)
@@ -97,10 +107,21 @@ class UpcallChannel:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:
                 os.close(fd)
         self._wake_r, self._wake_w = -1, -1
+
+    def send(self, frame: bytes) -> None:
+        """Send a complete packet into the channel (to the program on the veth's ingress); OSError as the kernel
+        says, or if the channel is stopped."""
+        sender = self._sender
+        if sender is None:
+            raise OSError(f"upcall channel {self.peer} is stopped")
+        sender.send(frame)
 
     def destroy(self) -> None:
         self.stop()

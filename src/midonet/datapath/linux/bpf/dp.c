@@ -17,6 +17,12 @@
  * tunnel key) and is redirected to the upcall veth; the agent reads the peer with AF_PACKET. The layouts below
  * are mirrored, byte for byte, by midonet/datapath/linux/layout.py: change both together.
  *
+ * Kernel execute: a packet the agent executes with the actions of a kernel flow it installed is sent into the
+ * upcall veth's peer with a 96-byte `struct mn_exec` at its end (the flow's key, the in-port, a number); mn_port on
+ * the upcall veth's ingress trims it and runs that flow's actions, as if the packet had hit it, but counting
+ * nothing (neither a hit nor a miss, nor the flow's stats). A flow gone meanwhile sends the packet back up
+ * (reason R_EXECUTE, trailer kept) and the agent runs the actions in userspace.
+ *
  * Every map is pinned by name under $TC_BPF_MNT/tc/globals, so a restarted agent reattaches to the same flows.
  */
 #include <linux/bpf.h>
@@ -32,6 +38,7 @@
 #define MAX_PORTS 4096
 #define MAX_DATA_TAGS 6
 #define META_LEN 16
+#define EXEC_LEN 96
 #define PROBE_ETH_TYPE 0x88B5
 
 /* Field bits of mn_key.present (midonet.packets.flowmatch.BITS, and tunnel_id). */
@@ -66,7 +73,7 @@ enum mn_action_kind {
 
 enum mn_port_kind { PORT_NETDEV = 1, PORT_VXLAN = 2 };
 
-enum mn_reason { R_MISS = 1, R_USERSPACE = 2, R_PROBE = 3 };
+enum mn_reason { R_MISS = 1, R_USERSPACE = 2, R_PROBE = 3, R_EXECUTE = 4 };
 
 /* Per-CPU counters (midonet.datapath.linux.layout.Counter). */
 enum mn_counter {
@@ -144,6 +151,15 @@ struct mn_meta {
 	__u16 eth_type;  /* PROBE_ETH_TYPE, network order */
 	__u16 reserved;
 };
+
+/* At the end of a packet the agent executes through a kernel flow (EXEC_LEN bytes). */
+struct mn_exec {
+	struct mn_key key;  /* the installed flow's key in mn_flows (slot + masked values): names its actions */
+	__u32 seq;          /* the agent's number for this execute (to run it in userspace if the flow is gone) */
+	__u32 in_port;
+	__u8 magic[8];      /* "mn-exec!" */
+};
+_Static_assert(sizeof(struct mn_exec) == EXEC_LEN, "struct mn_exec is EXEC_LEN bytes (layout.EXEC)");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -609,16 +625,43 @@ static __always_inline int process(struct __sk_buff *skb, __u32 in_port, struct 
 	return run_actions(skb, flow, in_port, tun);
 }
 
+/* A packet the agent sent into the upcall veth to run an installed flow's actions (see the top). */
+static __always_inline int execute(struct __sk_buff *skb)
+{
+	struct mn_tunnel_in tun = {};
+	struct mn_exec ex;
+	struct mn_flow *flow;
+	__u32 len = skb->len;
+
+	if (len < EXEC_LEN + 14 || bpf_skb_load_bytes(skb, len - EXEC_LEN, &ex, EXEC_LEN) < 0)
+		return TC_ACT_OK;
+	if (ex.magic[0] != 'm' || ex.magic[1] != 'n' || ex.magic[2] != '-' || ex.magic[3] != 'e' ||
+	    ex.magic[4] != 'x' || ex.magic[5] != 'e' || ex.magic[6] != 'c' || ex.magic[7] != '!')
+		return TC_ACT_OK;
+	flow = bpf_map_lookup_elem(&mn_flows, &ex.key);
+	if (!flow)
+		return upcall(skb, ex.in_port, R_EXECUTE, &tun);
+	if (bpf_skb_change_tail(skb, len - EXEC_LEN, 0) < 0) {
+		count(C_ACTION_FAILED);
+		return TC_ACT_SHOT;
+	}
+	return run_actions(skb, flow, ex.in_port, &tun);
+}
+
 SEC("mn_port")
 int mn_port_ingress(struct __sk_buff *skb)
 {
 	struct mn_tunnel_in tun = {};
-	__u32 ifindex = skb->ifindex;
+	struct mn_config *cfg;
+	__u32 ifindex = skb->ifindex, zero = 0;
 	__u32 *port = bpf_map_lookup_elem(&mn_ifports, &ifindex);
 
-	if (!port)
-		return TC_ACT_OK;   /* not (or no longer) a datapath port: the host's own traffic */
-	return process(skb, *port, &tun);
+	if (port)
+		return process(skb, *port, &tun);
+	cfg = bpf_map_lookup_elem(&mn_config, &zero);
+	if (cfg && cfg->upcall_ifindex == ifindex)
+		return execute(skb);   /* the upcall veth: packets the agent executes */
+	return TC_ACT_OK;   /* not (or no longer) a datapath port: the host's own traffic */
 }
 
 SEC("mn_tunnel")
