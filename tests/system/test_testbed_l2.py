@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from midonet.client import Client
-from midonet.testbed import Testbed, Vm, cleanup, unavailable
+from midonet.testbed import Testbed, Vm, unavailable
 
-from .testbed_support import WAIT, assert_kernel_forwards, kernel_counters, logs, tunnel_zone, wait_alive
+from .testbed_support import WAIT, assert_kernel_forwards, fresh_testbed, kernel_counters, logs, tunnel_zone, wait_alive
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
@@ -25,13 +25,8 @@ TENANT = "tenant-a"
 
 @pytest.fixture
 def testbed() -> Iterator[Testbed]:
-    cleanup()
-    bed = Testbed()
-    bed.up()
-    try:
+    with fresh_testbed() as bed:
         yield bed
-    finally:
-        bed.down()
 
 
 def bridge_port(client: Client, bridge: str) -> str:

@@ -29,7 +29,7 @@ from midonet.client import Client
 from midonet.testbed import Host, Testbed, Vm, unavailable
 from midonet.testing.routed import bound_port, routed_subnet
 
-from .testbed_support import WAIT, logs, module_testbed, tunnel_zone, wait_alive
+from .testbed_support import WAIT, fresh_testbed, logs, tunnel_zone, wait_alive
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
@@ -54,7 +54,7 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    with module_testbed() as bed:
+    with fresh_testbed() as bed:
         yield build(bed)
 
 

@@ -46,9 +46,9 @@ from midonet.testing.routed import bound_port, routed_subnet
 from .testbed_support import (
     WAIT,
     assert_kernel_forwards,
+    fresh_testbed,
     kernel_counters,
     logs,
-    module_testbed,
     tunnel_zone,
     wait_alive,
 )
@@ -82,7 +82,7 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    with module_testbed() as bed:
+    with fresh_testbed() as bed:
         yield build(bed)
 
 

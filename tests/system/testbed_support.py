@@ -19,9 +19,9 @@ COUNT = 5                # pings of `assert_kernel_forwards`
 
 
 @contextmanager
-def module_testbed(lock_wait: float = 120.0) -> Iterator[Testbed]:
-    """A testbed up, removed at the end whatever happens; waits up to `lock_wait` s for another testbed of this
-    machine (one at a time) to finish."""
+def fresh_testbed(lock_wait: float = 120.0) -> Iterator[Testbed]:
+    """A testbed up, removed at the end whatever happens. Fresh: what a dead testbed left is removed first; waits up
+    to `lock_wait` s for another testbed of this machine (one at a time) to finish."""
     deadline = time.monotonic() + lock_wait
     while True:
         try:
