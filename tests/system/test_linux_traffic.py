@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+from pathlib import Path
 
 from midonet.datapath.base import Flow, FlowKey, Output, PortKind, SetTunnel
 from midonet.datapath.linux import LinuxDatapath
+from midonet.datapath.linux.loader import SOURCE, compile_command
 from midonet.testing.linux_rig import LinuxRig
 from midonet.testing.traffic import ping, tcp_transfer
 from tests.system.switch import LearningSwitch
@@ -105,3 +109,26 @@ def test_flows_keep_forwarding_across_an_agent_restart(rig: LinuxRig) -> None:
     a = next(p for p in dp1.ports() if p.name == "a")
     dp1.remove_port(a.number)
     assert dp1.add_port("a").number > max(p.number for p in ports_before), "a port number was reused"
+
+
+def test_an_agent_of_another_build_replaces_the_programs_and_keeps_the_flows(rig: LinuxRig, tmp_path: Path) -> None:
+    """An upgrade: the datapath reattaches with another program object (here the same source with other debug
+    information: other bytes). Its programs replace the old ones on every interface, the old pins go, and the
+    flows installed before keep forwarding in the kernel."""
+    dp1, _ = two_hosts(rig)
+    assert ping(rig.vm("h1", "a"), "10.0.0.2", count=2) == 2
+    progs = dp1.state_dir / "progs"
+    before = sorted(p.name for p in progs.iterdir())
+    other = tmp_path / "dp.o"
+    command = compile_command(SOURCE, other)
+    subprocess.run([*command[:3], "-gdwarf-4", *command[3:]], check=True)   # other debug information: other bytes
+    dp1 = rig.reopen("h1", bpf_object=other)
+    after = sorted(p.name for p in progs.iterdir())
+    assert after and not set(after) & set(before), (before, after)
+    shown = subprocess.run(["tc", "-n", rig.host_netns("h1"), "filter", "show", "dev", "a", "ingress"],
+                           capture_output=True, text=True).stdout
+    pinned_id = json.loads(subprocess.run(["bpftool", "-j", "prog", "show", "pinned", str(progs / after[0])],
+                                          capture_output=True, text=True).stdout)["id"]
+    assert f" id {pinned_id} " in shown, shown           # the new program runs on the VM's interface
+    assert ping(rig.vm("h1", "a"), "10.0.0.2") == 1
+    assert dp1.statistics().upcalls == 0, "the flows from before the upgrade were lost"

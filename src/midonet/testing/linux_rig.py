@@ -165,12 +165,14 @@ class LinuxRig:
     def host_netns(self, host: str) -> str:
         return self.hosts[host].netns
 
-    def reopen(self, host: str) -> LinuxDatapath:
-        """Release the host's datapath (the kernel keeps forwarding) and start a new one on the same state."""
+    def reopen(self, host: str, bpf_object: Path | None = None) -> LinuxDatapath:
+        """Release the host's datapath (the kernel keeps forwarding) and start a new one on the same state (with
+        `bpf_object`: as an agent of another build would)."""
         entry = self.hosts[host]
         assert entry.dp is not None
         entry.dp.release()
-        entry.dp = LinuxDatapath("midonet", netns_name=entry.netns, state_dir=self.state_root / host)
+        entry.dp = LinuxDatapath("midonet", netns_name=entry.netns, state_dir=self.state_root / host,
+                                 bpf_object=bpf_object)
         return entry.dp
 
     def inject(self, host: str, interface: str, frame: bytes) -> None:

@@ -157,7 +157,24 @@ class LinuxDatapath:
         if self.reattached:
             self._flows.reload()
             self._reload_ports()
+            self._upgrade()
         self._channel.start(self._on_channel)
+
+    def _upgrade(self) -> None:
+        """Programs of another build are running here (an upgraded agent reattached): attach ours on the upcall
+        channel and every port (replacing, so no packet is lost; the pinned maps and flows stay), then drop the
+        old pins."""
+        stale = self._tc.stale_pins()
+        if not stale:
+            return
+        try:
+            self._tc.attach(self._channel.name, PORT_SECTION)
+            for port in self._ports.values():
+                self._tc.attach(port.dp.name, PORT_SECTION if port.dp.kind is PortKind.NETDEV else TUNNEL_SECTION)
+        except LoaderError as e:
+            raise DatapathError(f"datapath {self._name}: cannot replace the programs of another build: {e}") from e
+        for pin in stale:
+            pin.unlink(missing_ok=True)
 
     def _abandon(self) -> None:
         """Undo a failed start (a reattach leaves the kernel side as it found it)."""

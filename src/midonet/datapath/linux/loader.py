@@ -9,9 +9,12 @@ Role: everything the Linux datapath does with files and `tc`. Three pieces:
     Tc(netns, bpffs, object)          clsact + one direct-action filter on an interface's ingress:
                                       `attach(ifname, section)`, `detach(ifname)`
 
-The first `attach` of a section loads the object (the verifier runs, ~0.1 s) and pins the program it loaded;
-later ones attach the pinned program (`object-pinned`), which takes milliseconds. A bpffs outlives the process
-that mounted it (that is how a restarted agent finds its flows): `Bpffs.unmount` is for a real teardown.
+The first `attach` of a section loads the object (the verifier runs, ~0.1 s) and pins the program it loaded as
+progs/<section>-<digest of the object>; later ones attach the pinned program (`object-pinned`), which takes
+milliseconds. A bpffs outlives the process that mounted it (that is how a restarted agent finds its flows):
+`Bpffs.unmount` is for a real teardown. A restarted agent built with another object (an upgrade) finds pins of
+another digest (`Tc.stale_pins`): the datapath attaches the new program everywhere (`tc filter replace`, no
+packet lost, the pinned maps kept) and drops the old pins.
 
 `ip netns exec` remounts /sys, so `tc` is pointed at our bpffs with TC_BPF_MNT (notes/linux-datapath.md), and
 `tc -n NETNS` runs it in a test host's namespace.
@@ -24,6 +27,7 @@ May import: `midonet.datapath.linux.bpfmaps`, the standard library.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import platform
 import re
@@ -165,6 +169,16 @@ class Tc:
         self._netns = netns
         self._bpffs = bpffs
         self._object = obj
+        self._digest = hashlib.sha256(obj.read_bytes()).hexdigest()[:16]
+
+    def _pin(self, section: str) -> Path:
+        return self._bpffs.progs / f"{section}-{self._digest}"
+
+    def stale_pins(self) -> list[Path]:
+        """Programs pinned from another object than this one (an agent of another build ran here)."""
+        if not self._bpffs.progs.exists():
+            return []
+        return sorted(p for p in self._bpffs.progs.iterdir() if not p.name.endswith(f"-{self._digest}"))
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = ["tc", *(("-n", self._netns) if self._netns else ()), *args]
@@ -177,7 +191,7 @@ class Tc:
     def attach(self, ifname: str, section: str) -> None:
         """Run program `section` on `ifname`'s ingress (replacing what ran there)."""
         self._run("qdisc", "replace", "dev", ifname, "clsact")
-        pinned = self._bpffs.progs / section
+        pinned = self._pin(section)
         if pinned.exists():
             self._run("filter", "replace", "dev", ifname, "ingress", "pref", "1", "handle", "1", "bpf", "da",
                       "object-pinned", str(pinned))
