@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from midonet.datapath.linux import unavailable
+from midonet.datapath.linux import LinuxDatapath, unavailable
 from midonet.testing.linux_rig import LinuxRig
 
 
@@ -32,3 +32,12 @@ def rig() -> Iterator[LinuxRig]:
         yield made
     finally:
         made.close()
+
+
+@pytest.fixture
+def dp(rig: LinuxRig) -> LinuxDatapath:
+    """One host's datapath with ports on its interfaces a, b and c (numbered in that order)."""
+    made = rig.add_linux_host("h1", "10.99.0.1", ["a", "b", "c"])
+    for name in "abc":
+        made.add_port(name)
+    return made

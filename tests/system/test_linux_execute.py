@@ -24,14 +24,6 @@ from tests.system.test_linux_kernel_actions import CASES
 NAT = SetFields((("ip_dst", "10.1.2.3"), ("tp_dst", 8080)))
 
 
-@pytest.fixture
-def dp(rig: LinuxRig) -> LinuxDatapath:
-    made = rig.add_linux_host("h1", "10.99.0.1", ["a", "b", "c"])
-    for name in "abc":
-        made.add_port(name)
-    return made
-
-
 def numbers(dp: LinuxDatapath) -> tuple[int, int, int]:
     a, b, c = (p.number for p in dp.ports())
     return a, b, c

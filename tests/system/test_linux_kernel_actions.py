@@ -71,14 +71,6 @@ CASES: dict[str, tuple[bytes, tuple[Action, ...]]] = {
 }
 
 
-@pytest.fixture
-def dp(rig: LinuxRig) -> LinuxDatapath:
-    made = rig.add_linux_host("h1", "10.99.0.1", ["a", "b", "c"])
-    for name in "abc":
-        made.add_port(name)
-    return made
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_kernel_rewrites_equal_python_rewrites(rig: LinuxRig, dp: LinuxDatapath, case: str) -> None:
     packet, actions = CASES[case]
