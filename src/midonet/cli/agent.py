@@ -19,6 +19,10 @@ names this host by (the agent reads it from the tunnel zone; the option only che
 
 Bad options end with one `error: ...` line and status 1 (`AgentOptions.parse` checks them before anything runs).
 
+The pieces: `LocalAgent` (the agent, its datapath, interface source and session, started and stopped together;
+`midonet up` runs one too, closing its datapath on stop), `Collector` (the process's garbage-collector policy,
+started once the agent is up), `WallClock` and `LinuxInterfaces` (the agent's clock and interface source).
+
 May import: `midonet.agent`, `midonet.datapath`, `midonet.store`, `midonet.cli.output`.
 """
 
