@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ from midonet.agent.events import EventGate
 from midonet.agent.flow_table import IDLE_EXPIRATION, FlowTable
 from midonet.agent.flowstate import FlowStateReplicator, PeerResolver
 from midonet.agent.flowstate_storage import FlowStateStorage
-from midonet.agent.host import HostService, InterfaceSource
+from midonet.agent.host import HostService, InterfaceInfo, InterfaceSource
 from midonet.agent.metrics import AgentDrop, AgentStatistics, Counters, prometheus_text, registry_for, statistics_of
 from midonet.agent.state_tables import StoreStateTables
 from midonet.agent.topology_cache import TopologyCache
@@ -133,6 +134,7 @@ class Agent:
         self.gate.set_after(self._after)
         self._registry = registry_for(self.statistics, host_id)
         self._running = False
+        self._config_for: tuple[str | None, Mapping[str, InterfaceInfo], SimulationConfig] | None = None
         self._timer: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -218,11 +220,15 @@ class Agent:
         """What simulations are told about this host: the underlay MTU is the smallest MTU of the interfaces
         holding this host's tunnel-zone address (spec 1.6), 1500 when none is known."""
         my_ip = self.tunnels.my_ip()
-        mtus = [i.mtu for i in self.host.interfaces.values() if my_ip is not None and my_ip in i.addresses]
+        interfaces = self.host.interfaces
+        if self._config_for is not None and self._config_for[0] == my_ip and self._config_for[1] is interfaces:
+            return self._config_for[2]      # per simulation: computed again only when the address or interfaces change
+        mtus = [i.mtu for i in interfaces.values() if my_ip is not None and my_ip in i.addresses]
         underlay = min(mtus, default=DEFAULT_UNDERLAY_MTU)
-        if underlay == DEFAULT_CONFIG.underlay_mtu:
-            return DEFAULT_CONFIG
-        return SimulationConfig(underlay_mtu=underlay, dhcp_mtu=DEFAULT_CONFIG.dhcp_mtu)
+        config = DEFAULT_CONFIG if underlay == DEFAULT_CONFIG.underlay_mtu else \
+            SimulationConfig(underlay_mtu=underlay, dhcp_mtu=DEFAULT_CONFIG.dhcp_mtu)
+        self._config_for = (my_ip, interfaces, config)
+        return config
 
     # ---- time and the outside world ----
 
@@ -280,6 +286,8 @@ class Agent:
     def _after(self) -> None:
         """After every event, outside the lock (see the module docstring); again while retried packets asked for
         NAT blocks or queued flow state (a few rounds at most: each lease answers its packets)."""
+        if not (self.flow_state.has_outbox or self.tables.nat_leaser.has_pending or self.waiting.has_ready):
+            return   # the common case after an upcall, seen without the lock (set under it, by this event)
         for _ in range(AFTER_ROUNDS):
             with self.gate.lock:
                 frames = self.flow_state.take_outbox()
