@@ -27,6 +27,7 @@ from midonet.cli.resources import ApiOpt, PasswordOpt, ProjectOpt, UserOpt
 from midonet.cli.settings import Connection
 
 app = typer.Typer(name="midonet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,   # help texts are plain: "[env MIDONET_API_URL]", "HOST:PORT[,...][/ROOT]"
                   help="MidoNet: virtual networks (bridges, routers, ports, rules ...) over a REST API.")
 
 
