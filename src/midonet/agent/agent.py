@@ -50,7 +50,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,14 +161,8 @@ class Agent:
         return self
 
     def stop(self) -> None:
-        with self.gate.lock:
-            if not self._running:
-                return
-            self._running = False
-        self.datapath.on_upcall(self._stopped)
-        self._stopping.set()
-        if self._timer is not None and self._timer is not threading.current_thread():
-            self._timer.join(timeout=10)
+        if not self._halt():
+            return
         with self.gate.lock:
             self.tunnels.stop()
             self.topology.stop()
@@ -184,16 +178,22 @@ class Agent:
         """Stop for a restart: stop handling packets and the tick, and delete `alive` first, so the peers keep
         sending to this host's ports (their `active` keys go with the session, which the caller closes next, and
         the datapath, released, keeps forwarding; `agent.topology_cache` port locations)."""
+        if self._halt(self.host.withdraw):
+            log.info("agent %s detached", self.host_id)
+
+    def _halt(self, first: Callable[[], None] | None = None) -> bool:
+        """Stop taking upcalls and ticking (after `first()`, under the lock); False if already stopped."""
         with self.gate.lock:
             if not self._running:
-                return
+                return False
             self._running = False
-            self.host.withdraw()
+            if first is not None:
+                first()
         self.datapath.on_upcall(self._stopped)
         self._stopping.set()
         if self._timer is not None and self._timer is not threading.current_thread():
             self._timer.join(timeout=10)
-        log.info("agent %s detached", self.host_id)
+        return True
 
     def __enter__(self) -> Agent:
         return self.start()

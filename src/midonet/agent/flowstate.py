@@ -161,6 +161,15 @@ class _Fetch:
     next_at: float = 0.0
 
 
+REPLICATED = (ConnTracked, NatBound)
+"""The state writes that are flow state (replicated to the interested hosts); a MAC-learning reference is not."""
+
+
+def has_flow_state(writes: Iterable[StateWrite]) -> bool:
+    """Whether a simulation's writes hold any flow state (most first packets write a MAC-learning reference only)."""
+    return any(isinstance(w, REPLICATED) for w in writes)
+
+
 def keys_of(writes: Iterable[StateWrite]) -> tuple[tuple[ConnTrackKey, ...], tuple[tuple[NatKey, NatBinding], ...]]:
     """The flow-state keys a simulation created or refreshed."""
     conntrack = tuple(dict.fromkeys(w.key for w in writes if isinstance(w, ConnTracked)))

@@ -57,7 +57,7 @@ from midonet.agent.admission import AdmissionControl
 from midonet.agent.bindings import PortBindings, dp_port_tag, tunnel_key_tag
 from midonet.agent.events import EventGate
 from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
-from midonet.agent.flowstate import NOTHING, FlowStateReplicator, Outgoing
+from midonet.agent.flowstate import NOTHING, FlowStateReplicator, Outgoing, has_flow_state
 from midonet.agent.flowstate_wire import FLOW_STATE_TUNNEL_KEY
 from midonet.agent.metrics import AgentDrop, Counters
 from midonet.agent.nat_leasing import release_unapplied
@@ -83,15 +83,12 @@ from midonet.simulation.results import (
     TemporaryDrop,
 )
 from midonet.simulation.topology import NotYet
-from midonet.state.conntrack import ConnTracked
-from midonet.state.nat import NatBound
 from midonet.state.tables import StateTables, StateWrite
 from midonet.topology.ids import PortId
 
 log = logging.getLogger(__name__)
 
 MAX_GENERATED_ROUNDS = 4
-_FLOW_STATE = (ConnTracked, NatBound)   # the state writes `flowstate.keys_of` replicates
 MAX_ATTEMPTS = 16
 """Simulations of one packet before it gives up (the 3 s wait is the real bound): a first packet through a router
 with a few chains, dynamic SNAT, an unresolved next hop and a stateful port group needs a dozen rounds."""
@@ -290,7 +287,7 @@ class PacketWorkflow:
     def _outgoing(self, in_port: str, out_ports: tuple[str, ...], result: SimulationResult) -> Outgoing:
         """The flow state to send before the packet (spec 4.4); may raise `NotYet`. Only conntrack and NAT writes
         make any (most first packets write a MAC-learning reference only: no need to ask)."""
-        if self._replicator is None or not any(isinstance(w, _FLOW_STATE) for w in result.state_writes):
+        if self._replicator is None or not has_flow_state(result.state_writes):
             return NOTHING
         return self._replicator.outgoing((in_port, *out_ports), result.state_writes)
 
