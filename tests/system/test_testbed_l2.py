@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from midonet.client import Client
-from midonet.testbed import Testbed, Vm, unavailable
+from midonet.testbed import Host, Testbed, Vm, unavailable
+from midonet.testing.routed import bound_port, routed_subnet
 
 from .testbed_support import WAIT, assert_kernel_forwards, fresh_testbed, kernel_counters, logs, tunnel_zone, wait_alive
 
@@ -29,10 +30,6 @@ def testbed() -> Iterator[Testbed]:
         yield bed
 
 
-def bridge_port(client: Client, bridge: str) -> str:
-    return str(client.create_child("bridges", bridge, "ports", {})["id"])
-
-
 def ping_until(bed: Testbed, vm_from: Vm, ip: str) -> None:
     """Ping until one round answers (the agents learn the bindings asynchronously)."""
     deadline = time.monotonic() + WAIT
@@ -43,7 +40,8 @@ def ping_until(bed: Testbed, vm_from: Vm, ip: str) -> None:
         assert time.monotonic() < deadline, f"no answer from {ip}: {result.stdout}\n{logs(bed)}"
 
 
-def test_ping_across_two_hosts_on_one_bridge(testbed: Testbed) -> None:
+def one_bridge(testbed: Testbed) -> tuple[Client, Host, Host, Vm, Vm]:
+    """Two hosts, a VM on each (10.0.0.1, 10.0.0.2), both bound to one bridge."""
     h1, h2 = testbed.add_host(), testbed.add_host()
     vm1 = testbed.add_vm(h1, "10.0.0.1/24")
     vm2 = testbed.add_vm(h2, "10.0.0.2/24")
@@ -51,8 +49,13 @@ def test_ping_across_two_hosts_on_one_bridge(testbed: Testbed) -> None:
     wait_alive(testbed, client)
     tunnel_zone(testbed, client)
     bridge = str(client.create("bridges", {"name": "br", "tenantId": TENANT})["id"])
-    client.bind(h1.host_id, bridge_port(client, bridge), vm1.interface)
-    client.bind(h2.host_id, bridge_port(client, bridge), vm2.interface)
+    for host, vm in ((h1, vm1), (h2, vm2)):
+        bound_port(client, bridge, host.host_id, vm.interface)
+    return client, h1, h2, vm1, vm2
+
+
+def test_ping_across_two_hosts_on_one_bridge(testbed: Testbed) -> None:
+    _, h1, h2, vm1, vm2 = one_bridge(testbed)
 
     # Static neighbours: no ARP re-validation during the count below, so every packet counted is an ICMP one.
     vm1.run("ip", "neigh", "replace", vm2.ip, "lladdr", vm2.mac, "dev", "eth0", "nud", "permanent", check=True)
@@ -70,17 +73,11 @@ def test_ping_across_two_hosts_through_a_router(testbed: Testbed) -> None:
     tunnel_zone(testbed, client)
     router = str(client.create("routers", {"name": "r1", "tenantId": TENANT})["id"])
     for n, (vm, host) in enumerate(((vm1, h1), (vm2, h2)), start=1):
-        bridge = str(client.create("bridges", {"name": f"br{n}", "tenantId": TENANT})["id"])
-        mac = f"ac:ca:ba:00:0{n}:fe"
-        rport = str(client.create_child("routers", router, "ports", {
-            "portMac": mac, "portAddress": f"172.16.{n}.254", "networkAddress": f"172.16.{n}.0",
-            "networkLength": 24})["id"])
-        client.link(bridge_port(client, bridge), rport)
-        client.create_child("routers", router, "routes", {
-            "dstNetworkAddr": f"172.16.{n}.0", "dstNetworkLength": 24, "nextHopPort": rport, "weight": 100})
-        client.bind(host.host_id, bridge_port(client, bridge), vm.interface)
+        bridge, rport = routed_subnet(client, router, n, f"172.16.{n}", tenant=TENANT)
+        bound_port(client, bridge, host.host_id, vm.interface)
         # The gateway's MAC is known: the VMs send no ARP during the count below (the router's own ARP for the
         # far VM happens during the first ping).
+        mac = client.get("ports", rport)["portMac"]
         vm.run("ip", "neigh", "replace", f"172.16.{n}.254", "lladdr", mac, "dev", "eth0", "nud", "permanent",
                check=True)
 
@@ -89,15 +86,7 @@ def test_ping_across_two_hosts_through_a_router(testbed: Testbed) -> None:
 
 
 def test_an_agent_stops_on_sigterm_keeping_its_kernel_datapath_and_restarts(testbed: Testbed) -> None:
-    h1, h2 = testbed.add_host(), testbed.add_host()
-    vm1 = testbed.add_vm(h1, "10.0.0.1/24")
-    vm2 = testbed.add_vm(h2, "10.0.0.2/24")
-    client = Client(testbed.api_url, "admin", testbed.password)
-    wait_alive(testbed, client)
-    tunnel_zone(testbed, client)
-    bridge = str(client.create("bridges", {"name": "br", "tenantId": TENANT})["id"])
-    client.bind(h1.host_id, bridge_port(client, bridge), vm1.interface)
-    client.bind(h2.host_id, bridge_port(client, bridge), vm2.interface)
+    client, h1, h2, vm1, vm2 = one_bridge(testbed)
     ping_until(testbed, vm1, vm2.ip)
 
     assert h1.stop_agent() == 0, logs(testbed)
