@@ -7,42 +7,19 @@ it is sent SIGTERM (it tears down then), then SIGKILL, and `midonet.testbed.clea
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-
 import pytest
 
-from midonet.testbed import TestbedError, cleanup, unavailable
-from midonet.testbed.testbed import midonet_command
+from midonet.testbed import unavailable
+
+from .testbed_support import run_midonet
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
-LOCK_WAIT = 600
-RUN_TIMEOUT = 300
-
 
 def test_demo_pings_and_transfers() -> None:
-    process = subprocess.Popen([*midonet_command(), "demo", "--wait", str(LOCK_WAIT)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = process.communicate(timeout=LOCK_WAIT + RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            out, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
-            with contextlib.suppress(TestbedError):
-                cleanup()
-        pytest.fail(f"midonet demo did not finish\n{out}")
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, out
+    result = run_midonet("demo")
+    out = result.stdout
+    assert result.returncode == 0, f"{out}\n{result.stderr}"
     for line in ("ping vm1 -> vm2", "ping vm1 -> vm4", "ping outside -> 100.100.100.100", "tcp vm1 -> vm4",
                  "tcp outside -> 100.100.100.100"):
         assert any(row.startswith(line) and ": ok" in row for row in out.splitlines()), f"{line}\n{out}"

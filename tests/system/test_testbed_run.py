@@ -8,48 +8,21 @@ down then), then SIGKILL, and `midonet.testbed.cleanup()` removes what it left.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from midonet.testbed import TestbedError, cleanup, unavailable
-from midonet.testbed.testbed import midonet_command
+from midonet.testbed import unavailable
+
+from .testbed_support import run_midonet
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"testbed: {unavailable()}")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-LOCK_WAIT = 600
-RUN_TIMEOUT = 300
-
-
-def run_testbed(*args: str) -> subprocess.CompletedProcess[str]:
-    process = subprocess.Popen([*midonet_command(), "testbed", *args, "--wait", str(LOCK_WAIT)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=LOCK_WAIT + RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            out, err = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-            with contextlib.suppress(TestbedError):
-                cleanup()
-        pytest.fail(f"midonet testbed {' '.join(args)} did not finish\n{out}\n{err}")
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.mark.parametrize("name", ["l2.yaml", "two-subnets.yaml"])
 def test_example_passes_on_the_testbed(name: str) -> None:
-    result = run_testbed("run", str(EXAMPLES / name))
+    result = run_midonet("testbed", "run", str(EXAMPLES / name))
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "0 failed" in result.stdout

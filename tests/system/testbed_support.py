@@ -1,18 +1,25 @@
 """What the testbed system tests share: a testbed for a module, waiting for the agents, the agents' logs for a
-failure message, the tunnel zone, and the kernel datapath's counters (did the traffic go through the kernel)."""
+failure message, the tunnel zone, the kernel datapath's counters (did the traffic go through the kernel), and a
+`midonet` testbed command run as a process."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from midonet.client import Client
 from midonet.datapath.linux import layout
 from midonet.datapath.linux.kernel import KernelTables
 from midonet.testbed import Host, Testbed, Vm, cleanup
-from midonet.testbed.testbed import STATE_ROOT, TestbedError
+from midonet.testbed.testbed import STATE_ROOT, TestbedError, midonet_command
 
 WAIT = 30.0              # seconds a change may take to show in the traffic
 COUNT = 5                # pings of `assert_kernel_forwards`
@@ -89,3 +96,31 @@ def assert_kernel_forwards(bed: Testbed, vm_from: Vm, ip: str, hosts: tuple[Host
     hits = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
     assert sum(misses) <= 1, (before, after)
     assert all(h >= 2 * COUNT - 1 for h in hits), (before, after)
+
+
+LOCK_WAIT = 600          # seconds a `midonet` testbed command waits for another testbed of this machine
+RUN_TIMEOUT = 300        # seconds it may then run
+
+
+def run_midonet(*args: str) -> subprocess.CompletedProcess[str]:
+    """`midonet ARGS --wait LOCK_WAIT` as a process, as a user runs it. If it overruns it is sent SIGTERM (it tears
+    its testbed down then), then SIGKILL, and `midonet.testbed.cleanup()` removes what it left; the test fails."""
+    process = subprocess.Popen([*midonet_command(), *args, "--wait", str(LOCK_WAIT)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=LOCK_WAIT + RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            with contextlib.suppress(TestbedError):
+                cleanup()
+        pytest.fail(f"midonet {' '.join(args)} did not finish\n{out}\n{err}")
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
