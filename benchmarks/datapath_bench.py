@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from midonet.agent.agent import Agent, AgentConfig
-from midonet.cli.agent import Collector, LinuxInterfaces, WallClock
+from midonet.cli.agent import Collector, WallClock
 from midonet.datapath.base import Flow, FlowKey, Output, PortKind, SetTunnel, Upcall
 from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource, unavailable
 from midonet.packets import parse_frame
@@ -331,7 +331,7 @@ class AgentSetup:
         self.source = LinuxInterfaceSource(netns_name=self.host)
         config = AgentConfig(name="bench", admission=None, tick_interval=TICK)
         agent = self.agent = Agent(self.host_id, self.session, self.dp, WallClock(),
-                                   interfaces=LinuxInterfaces(self.source), config=config).start()
+                                   interfaces=self.source, config=config).start()
         self.source.watch(agent.interfaces_changed)
         t = StoreTopology(self.operator)
         router = t.router("router")

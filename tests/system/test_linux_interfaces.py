@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
-from midonet.datapath.linux import LinkInfo, LinuxInterfaceSource
+from midonet.datapath.base import InterfaceInfo
+from midonet.datapath.linux import LinuxInterfaceSource
 from midonet.testing.linux_rig import LinuxRig
 from midonet.testing.namespaces import ip
 
 
-def by_name(links: list[LinkInfo]) -> dict[str, LinkInfo]:
+def by_name(links: list[InterfaceInfo]) -> dict[str, InterfaceInfo]:
     return {link.name: link for link in links}
 
 

@@ -27,7 +27,8 @@ and `testing` (an import-linter contract holds both directions).
 """
 
 from midonet.agent.agent import Agent, AgentConfig
-from midonet.agent.host import InterfaceInfo, InterfaceSource
+from midonet.agent.host import InterfaceSource
 from midonet.agent.metrics import AgentDrop, AgentStatistics
+from midonet.datapath.base import InterfaceInfo
 
 __all__ = ["Agent", "AgentConfig", "AgentDrop", "AgentStatistics", "InterfaceInfo", "InterfaceSource"]

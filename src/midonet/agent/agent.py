@@ -60,7 +60,7 @@ from midonet.agent.events import EventGate
 from midonet.agent.flow_table import IDLE_EXPIRATION, FlowTable
 from midonet.agent.flowstate import FlowStateReplicator, PeerResolver
 from midonet.agent.flowstate_storage import FlowStateStorage
-from midonet.agent.host import HostService, InterfaceInfo, InterfaceSource
+from midonet.agent.host import HostService, InterfaceSource
 from midonet.agent.metrics import AgentDrop, AgentStatistics, Counters, prometheus_text, registry_for, statistics_of
 from midonet.agent.state_tables import StoreStateTables
 from midonet.agent.topology_cache import TopologyCache
@@ -68,7 +68,7 @@ from midonet.agent.translate import AgentResolver
 from midonet.agent.tunnel_zones import TunnelZones
 from midonet.agent.waiting_room import CAPACITY, WAIT_TIMEOUT, WaitingRoom
 from midonet.agent.workflow import PacketWorkflow
-from midonet.datapath.base import Datapath, Upcall
+from midonet.datapath.base import Datapath, InterfaceInfo, Upcall
 from midonet.simulation.config import DEFAULT_CONFIG, SimulationConfig
 from midonet.simulation.results import FLOW_EXPIRATION, FlowTag
 from midonet.state.clock import Clock

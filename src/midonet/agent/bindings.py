@@ -43,8 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from midonet.agent.events import EventGate
-from midonet.agent.host import InterfaceInfo
-from midonet.datapath.base import Datapath, DatapathError, PortKind
+from midonet.datapath.base import Datapath, DatapathError, InterfaceInfo, PortKind
 from midonet.simulation.results import FlowTag
 from midonet.store.base import ObjectDeleted, ObjectEvent, Store, Subscription
 from midonet.topology.devices import Port

@@ -33,9 +33,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
+from midonet.datapath.base import InterfaceInfo
 from midonet.store.base import Store
 from midonet.topology.errors import ConflictError
 from midonet.topology.hosts import Host
@@ -48,29 +48,11 @@ STATUS_UP = 1
 STATUS_HAS_LINK = 2
 
 
-@dataclass(frozen=True, slots=True)
-class InterfaceInfo:
-    """One interface of the host, as the original's `HostState` interface entry (state.proto)."""
-
-    name: str
-    mac: str | None = None
-    mtu: int = 1500
-    up: bool = True
-    has_link: bool = True
-    addresses: tuple[str, ...] = ()
-    type: str = "Virtual"            # Physical | Virtual | Tunnel | Unknown
-    endpoint: str = "UNKNOWN"        # DATAPATH | PHYSICAL | VM | GRE | CAPWAP | LOCALHOST | TUNTAP | UNKNOWN
-    port_type: str | None = None     # NetDev | Internal | Gre | VXLan | Gre64 | Lisp
-
-    @property
-    def usable(self) -> bool:
-        """Whether a port bound to it may be activated: the interface is up and has a link."""
-        return self.up and self.has_link
-
-    def to_json(self) -> dict[str, object]:
-        status = (STATUS_UP if self.up else 0) | (STATUS_HAS_LINK if self.has_link else 0)
-        return {"name": self.name, "mac": self.mac, "mtu": self.mtu, "status": status, "type": self.type,
-                "addresses": list(self.addresses), "endpoint": self.endpoint, "portType": self.port_type}
+def interface_json(i: InterfaceInfo) -> dict[str, object]:
+    """An interface as the `interfaces` state key holds it (the format above)."""
+    status = (STATUS_UP if i.up else 0) | (STATUS_HAS_LINK if i.has_link else 0)
+    return {"name": i.name, "mac": i.mac, "mtu": i.mtu, "status": status, "type": i.type,
+            "addresses": list(i.addresses), "endpoint": i.endpoint, "portType": i.port_type}
 
 
 class InterfaceSource(Protocol):
@@ -155,7 +137,7 @@ class HostService:
         if found == self._published and not force:
             return False
         self._published = found
-        value = json.dumps([i.to_json() for i in found.values()])
+        value = json.dumps([interface_json(i) for i in found.values()])
         self._store.set_state(Host, self.host_id, INTERFACES_KEY, value)
         for listener in self._listeners:
             listener(found)

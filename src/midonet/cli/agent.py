@@ -21,14 +21,13 @@ Bad options end with one `error: ...` line and status 1 (`AgentOptions.parse` ch
 
 The pieces: `LocalAgent` (the agent, its datapath, interface source and session, started and stopped together;
 `midonet up` runs one too, closing its datapath on stop), `Collector` (the process's garbage-collector policy,
-started once the agent is up), `WallClock` and `LinuxInterfaces` (the agent's clock and interface source).
+started once the agent is up), `WallClock` (the agent's clock).
 
 May import: `midonet.agent`, `midonet.datapath`, `midonet.store`, `midonet.cli.output`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import ipaddress
 import logging
@@ -47,7 +46,6 @@ from midonet.cli.output import fail
 
 if TYPE_CHECKING:
     from midonet.agent import Agent
-    from midonet.agent.host import InterfaceInfo
     from midonet.datapath.linux import LinuxDatapath, LinuxInterfaceSource
     from midonet.store.base import Store
 
@@ -91,18 +89,6 @@ class WallClock:
 
     def now(self) -> float:
         return time.time()
-
-
-class LinuxInterfaces:
-    """The agent's `InterfaceSource` over the Linux backend's (same fields, another class)."""
-
-    def __init__(self, source: LinuxInterfaceSource) -> None:
-        self._source = source
-
-    def scan(self) -> list[InterfaceInfo]:
-        from midonet.agent.host import InterfaceInfo
-
-        return [InterfaceInfo(**dataclasses.asdict(link)) for link in self._source.scan()]
 
 
 GC_THRESHOLDS = (10_000, 10, 1_000)
@@ -178,7 +164,7 @@ class LocalAgent:
             raise LocalAgentError(f"cannot create the Linux datapath: {e}") from None
         config = AgentConfig(name=self.host_name, tick_interval=TICK_INTERVAL, data_dir=self._data_dir)
         self._agent = Agent(self.host_id, self._session, self._datapath, WallClock(),
-                            interfaces=LinuxInterfaces(self._source), config=config).start()
+                            interfaces=self._source, config=config).start()
         self._source.watch(self._agent.interfaces_changed)
         self._collector = Collector()
         self._collector.start()

@@ -62,6 +62,28 @@ class PortKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class InterfaceInfo:
+    """One network interface of a host, as the original's `HostState` interface entry (state.proto): what a
+    datapath's interface source reports (netlink for the Linux datapath, the fake interfaces for the memory one)
+    and the agent publishes and binds ports to."""
+
+    name: str
+    mac: str | None = None
+    mtu: int = 1500
+    up: bool = True
+    has_link: bool = True
+    addresses: tuple[str, ...] = ()
+    type: str = "Virtual"            # Physical | Virtual | Tunnel | Unknown
+    endpoint: str = "UNKNOWN"        # DATAPATH | PHYSICAL | VM | GRE | CAPWAP | LOCALHOST | TUNTAP | UNKNOWN
+    port_type: str | None = None     # NetDev | Internal | Gre | VXLan | Gre64 | Lisp
+
+    @property
+    def usable(self) -> bool:
+        """Whether a port bound to it may be activated: the interface is up and has a link."""
+        return self.up and self.has_link
+
+
+@dataclass(frozen=True, slots=True)
 class DpPort:
     number: int
     name: str

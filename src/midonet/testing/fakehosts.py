@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from midonet.agent.agent import Agent, AgentConfig
-from midonet.agent.host import InterfaceInfo
+from midonet.datapath.base import InterfaceInfo
 from midonet.datapath.memory import MemoryDatapath, MemoryHost, MemoryUnderlay
 from midonet.packets import MalformedPacket, parse_frame
 from midonet.packets.arp import OP_REQUEST

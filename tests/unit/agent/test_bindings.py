@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from midonet.agent.bindings import PortBindings, dp_port_tag, tunnel_key_tag
-from midonet.agent.host import InterfaceInfo
-from midonet.datapath.base import PortKind
+from midonet.datapath.base import InterfaceInfo, PortKind
 from midonet.datapath.memory import MemoryDatapath, MemoryHost, MemoryUnderlay
 from midonet.topology.devices import Port
 from midonet.topology.hosts import Host

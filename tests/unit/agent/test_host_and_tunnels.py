@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from midonet.agent.host import HostService, InterfaceInfo
+from midonet.agent.host import HostService
 from midonet.agent.tunnel_zones import TunnelRoute, TunnelZones, tunnel_tag
+from midonet.datapath.base import InterfaceInfo
 from midonet.topology.hosts import Host, TunnelZoneType
 
 from .conftest import Recorder, Sessions

@@ -23,7 +23,7 @@ and classifier), pyroute2.
 """
 
 from midonet.datapath.linux.datapath import LinuxDatapath
-from midonet.datapath.linux.interfaces import LinkInfo, LinuxInterfaceSource
+from midonet.datapath.linux.interfaces import LinuxInterfaceSource
 from midonet.datapath.linux.loader import toolchain_missing as unavailable
 
-__all__ = ["LinkInfo", "LinuxDatapath", "LinuxInterfaceSource", "unavailable"]
+__all__ = ["LinuxDatapath", "LinuxInterfaceSource", "unavailable"]

@@ -1,13 +1,12 @@
 """The host's interfaces and their link state, from netlink: what the agent's host service publishes.
 
 Role: the Linux counterpart of the fake hosts' interface source (the original's `DefaultInterfaceScanner`). The
-agent's host service scans an interface source (`midonet.agent.host.InterfaceSource`: `scan() -> [InterfaceInfo]`)
-and rescans when told something changed. The datapath may not import the agent, so this module repeats the
-*shape* only: `LinkInfo` has exactly `InterfaceInfo`'s fields, so the agent adapts one with
-`InterfaceInfo(**dataclasses.asdict(link))`.
+agent's host service scans an interface source (`midonet.agent.host.InterfaceSource`: `scan() ->
+[InterfaceInfo]`, the record is `midonet.datapath.base`'s) and rescans when told something changed; this source is
+one as it is.
 
     LinuxInterfaceSource(netns=None)
-    ├── scan() -> [LinkInfo]        every link: name, MAC, MTU, up (IFF_UP), has_link (IFF_LOWER_UP), IPv4
+    ├── scan() -> [InterfaceInfo]   every link: name, MAC, MTU, up (IFF_UP), has_link (IFF_LOWER_UP), IPv4
     │                               addresses, and a type/endpoint guessed from the link kind (below)
     ├── watch(callback)             a thread on a netlink socket subscribed to link and IPv4 address events;
     │                               after each burst of events, `callback()` (the agent then rescans)
@@ -23,7 +22,7 @@ and rescans when told something changed. The datapath may not import the agent, 
 Netlink through pyroute2 for the scan (each scan opens its own `IPRoute` inside the namespace, see `links`);
 the event socket is a plain AF_NETLINK socket, since only its arrival matters, not its contents.
 
-May import: `midonet.datapath.linux.netns`, pyroute2, the standard library.
+May import: `midonet.datapath.base`, `midonet.datapath.linux.netns`, pyroute2, the standard library.
 """
 
 from __future__ import annotations
@@ -34,10 +33,10 @@ import select
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
+from midonet.datapath.base import InterfaceInfo
 from midonet.datapath.linux import netns
 
 log = logging.getLogger(__name__)
@@ -48,25 +47,6 @@ IFF_LOWER_UP = 0x10000
 RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
 NETLINK_ROUTE = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LinkInfo:
-    """One interface; the same fields as the agent's `InterfaceInfo`."""
-
-    name: str
-    mac: str | None = None
-    mtu: int = 1500
-    up: bool = True
-    has_link: bool = True
-    addresses: tuple[str, ...] = ()
-    type: str = "Virtual"
-    endpoint: str = "UNKNOWN"
-    port_type: str | None = None
-
-    @property
-    def usable(self) -> bool:
-        return self.up and self.has_link
 
 
 def classify(kind: str | None, loopback: bool) -> tuple[str, str, str | None]:
@@ -90,7 +70,7 @@ class LinuxInterfaceSource:
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
 
-    def scan(self) -> list[LinkInfo]:
+    def scan(self) -> list[InterfaceInfo]:
         with netns.entered(self._netns), IPRoute() as ipr:
             links = ipr.get_links()
             addresses: dict[int, list[str]] = {}
@@ -103,7 +83,7 @@ class LinuxInterfaceSource:
             flags = int(link["flags"])
             kind_type, endpoint, port_type = classify(None if kind is None else str(kind), bool(flags & IFF_LOOPBACK))
             mac = link.get_attr("IFLA_ADDRESS")
-            found.append(LinkInfo(
+            found.append(InterfaceInfo(
                 name=str(link.get_attr("IFLA_IFNAME")), mac=None if mac is None else str(mac),
                 mtu=int(link.get_attr("IFLA_MTU") or 1500), up=bool(flags & IFF_UP),
                 has_link=bool(flags & IFF_LOWER_UP), addresses=tuple(addresses.get(link["index"], ())),
