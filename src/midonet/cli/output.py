@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import typer
 from rich import box
@@ -56,6 +56,28 @@ def fail(message: str) -> NoReturn:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+class Reported(Protocol):
+    """A scenario run's report (`testing.scenario.checks.Report`, which cli may not import at module level)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def lines(self) -> list[str]: ...
+
+    def to_json(self) -> Any: ...
+
+
+def print_report(report: Reported, as_json: bool) -> None:
+    """A scenario run's report, for people or (`--json`) programs; exit status 1 unless every step passed."""
+    if as_json:
+        print_json(report.to_json())
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def is_link(key: str, value: Any) -> bool:

@@ -24,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from midonet.cli.output import fail, print_json
+from midonet.cli.output import fail, print_report
 
 sandbox_app = typer.Typer(name="sandbox", no_args_is_help=True,
                           help="Run scenario files on fake hosts in one process (store, API and agents).")
@@ -46,13 +46,7 @@ def run(file: FileArg, as_json: JsonOpt = False) -> None:
         report = run_sandbox(read(file))
     except ScenarioError as e:
         fail(str(e))
-    if as_json:
-        print_json(report.to_json())
-    else:
-        for line in report.lines():
-            typer.echo(line)
-    if not report.ok:
-        raise typer.Exit(1)
+    print_report(report, as_json)
 
 
 def register(app: typer.Typer) -> None:

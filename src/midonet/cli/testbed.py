@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from midonet.cli.output import fail, print_json
+from midonet.cli.output import fail, print_report
 
 app = typer.Typer(name="testbed", no_args_is_help=True, help="Network-namespace testbeds on this machine.")
 
@@ -62,13 +62,7 @@ def run(file: FileArg, as_json: JsonOpt = False, wait: WaitOpt = 0.0) -> None:
                              lock_wait=wait)
     except (ScenarioError, TestbedError, OSError) as e:
         fail(str(e))
-    if as_json:
-        print_json(report.to_json())
-    else:
-        for line in report.lines():
-            typer.echo(line)
-    if not report.ok:
-        raise typer.Exit(1)
+    print_report(report, as_json)
 
 
 @app.command("up")
