@@ -4,15 +4,23 @@ The agent installs a flow, then executes its first packet with the same actions;
 packet into the upcall channel naming the flow, and the program runs the flow's actions. Here: every output equals,
 byte for byte, what `memory.actions.interpret` makes of the frame (the Python execute); nothing is counted as a hit
 or a miss, nor in the flow's stats; other executes stay in Python; a flow removed before the kernel sees the packet
-sends it back up, and Python runs it.
+sends it back up, and Python runs it. Those sends are made by the execute process (`linux.sender`): a killed one
+leaves the datapath sending directly, one that cannot send gives the frame back to Python, and it never outlives
+its datapath.
 """
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 from midonet.datapath.base import Flow, FlowKey, Output, SetFields
 from midonet.datapath.linux import LinuxDatapath
+from midonet.datapath.linux.sender import ExecuteSender
 from midonet.datapath.memory.actions import Emit, interpret
 from midonet.packets import frame
 from midonet.testing.datapath_conformance import assert_checksums_valid, tcp_frame, udp_frame
@@ -96,3 +104,68 @@ def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: Lin
     assert dp.execute_statistics().kernel >= 2     # the ARP reply and the first echo reply at least
     stats = dp.statistics()
     assert stats.misses == stats.upcalls == switch.upcalls, stats
+
+
+def executor(dp: LinuxDatapath) -> ExecuteSender:
+    process = dp._channel.executor
+    assert process is not None
+    return process
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_kernel_executes_are_sent_by_the_execute_process(rig: LinuxRig, dp: LinuxDatapath) -> None:
+    a, b, _ = numbers(dp)
+    actions = (NAT, Output(b))
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    for _ in range(3):
+        dp.execute(udp_frame(), actions, in_port=a)
+    assert rig.wait_frames("h1", "b", 3) == [interpret(udp_frame(), actions).effects[0].frame] * 3
+    assert (executor(dp).sent, executor(dp).refused) == (3, 0)
+    assert dp.execute_statistics().kernel == 3
+
+
+def test_a_killed_execute_process_leaves_the_datapath_sending_itself(rig: LinuxRig, dp: LinuxDatapath) -> None:
+    a, b, _ = numbers(dp)
+    actions = (Output(b),)
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    process = executor(dp)
+    os.kill(process.pid, signal.SIGKILL)
+    assert gone(process.pid) or process._process.wait(5) is not None
+    for _ in range(3):
+        dp.execute(udp_frame(), actions, in_port=a)
+    assert rig.wait_frames("h1", "b", 3) == [udp_frame()] * 3
+    assert not process.alive() and process.refused >= 3
+    assert dp.statistics().dropped() == 0
+
+
+def test_a_frame_the_execute_process_cannot_send_comes_back_to_python(rig: LinuxRig, dp: LinuxDatapath) -> None:
+    a, b, _ = numbers(dp)
+    actions = (NAT, Output(b))
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    link = ["ip", "-n", str(dp.netns), "link", "set", dp._channel.peer]
+    subprocess.run([*link, "down"], check=True)   # the channel's end the process sends on: ENETDOWN
+    try:
+        dp.execute(udp_frame(), actions, in_port=a)
+        assert rig.wait_frames("h1", "b") == [interpret(udp_frame(), actions).effects[0].frame]
+        executes = dp.execute_statistics()
+        assert (executes.kernel, executes.returned) == (1, 1)
+    finally:
+        subprocess.run([*link, "up"], check=True)
+
+
+def test_the_execute_process_ends_with_its_datapath(rig: LinuxRig) -> None:
+    dp = rig.add_linux_host("h1", "10.99.0.1", ["a"])
+    pid = executor(dp).pid
+    assert not gone(pid, within=0.2)
+    dp.close()
+    assert gone(pid)

@@ -194,6 +194,7 @@ class LinuxRig:
         for host in self.hosts.values():
             if host.dp is None:
                 continue
+            host.dp.drain()   # executes still on their way to the kernel come before the probes
             for port in host.dp.ports():
                 token = secrets.token_bytes(8)
                 if port.kind is PortKind.NETDEV and port.name in host.taps:

@@ -19,7 +19,9 @@ the handler, on the channel's thread, with no lock held, so the handler may `ins
 `execute` of a packet with the actions of the kernel flow installed last (the agent installs a flow, then
 executes its first packet) is done by the kernel: the packet goes into the upcall channel with a `struct mn_exec`
 naming that flow at its end (`layout.exec_trailer`), and the program runs the flow's actions on it, counting
-nothing (no hit, no miss, no flow stats: as in Python). Any other `execute` runs the actions in Python
+nothing (no hit, no miss, no flow stats: as in Python). Those packets are sent by the channel's execute process
+(`sender`), so what the kernel does with them runs off the upcall thread; `statistics()` and `drain()` wait until
+it has sent what it was given. Any other `execute` runs the actions in Python
 (`memory.actions.interpret`: decide, then do): netdev outputs leave through the port's AF_PACKET socket
 (PACKET_VNET_HDR, complete packets), tunnel outputs as VXLAN datagrams from a UDP socket bound to the tunnel's
 source address. A kernel execute whose flow was removed before the kernel saw the packet comes back up the channel
@@ -121,13 +123,14 @@ class LinuxDatapath:
     """A tc-BPF datapath in one network namespace; see the module docstring."""
 
     def __init__(self, name: str = "midonet", *, netns_name: str | None = None, state_dir: Path | None = None,
-                 bpf_object: Path | None = None) -> None:
+                 bpf_object: Path | None = None, execute_process: bool = True) -> None:
         self._name = name
         self._netns = netns_name
         self._links = Links(netns_name)
         self._bpffs = Bpffs(state_dir or default_state_dir(name, netns_name))
         base = name[:11]
-        self._channel = UpcallChannel(self._links, f"{base}-up", f"{base}-upr")
+        self._channel = UpcallChannel(self._links, f"{base}-up", f"{base}-upr",
+                                      execute_process=execute_process)
         self._lock = threading.Lock()
         self._probes = threading.Condition()
         self._seen_probes: set[bytes] = set()
@@ -325,6 +328,7 @@ class LinuxDatapath:
             self._handler = handler
 
     def statistics(self) -> DatapathStatistics:
+        self._channel.drain()   # what the executes still queued for the execute process will count
         with self._lock:
             self._check_open()
             counted = self._tables.counters()
@@ -338,6 +342,11 @@ class LinuxDatapath:
     def channel_statistics(self) -> ChannelStatistics:
         """The upcall channel's own counters (packets finished in userspace: offloads seen from VMs)."""
         return self._channel.statistics()
+
+    def drain(self) -> None:
+        """Wait until every kernel execute so far has reached the kernel (the execute process sends them; see
+        `upcalls`): a rig that injects probes to quiesce drains first."""
+        self._channel.drain()
 
     def wait_probe(self, token: bytes, timeout: float = 5.0) -> bool:
         """Wait until a probe frame with `token` came up the channel (see the module docstring)."""

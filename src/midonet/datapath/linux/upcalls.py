@@ -15,7 +15,10 @@ agent's handler).
 
 The other way: the datapath sends packets it executes through a kernel flow into the peer (`send`, with a
 `struct mn_exec` at their end); they arrive on the veth's ingress, where `mn_port` runs the flow's actions. The
-reader ignores what is sent (`PACKET_IGNORE_OUTGOING`). Both ends have the largest MTU a veth takes
+reader ignores what is sent (`PACKET_IGNORE_OUTGOING`). With `execute_process` (the default) the sends are made by
+a process of its own (`sender.ExecuteSender`), so the kernel's work for them runs off the reader thread; a frame
+it could not take is sent here, and one it could not send comes back to `deliver` as a returned execute (reason
+EXECUTE, as the kernel returns one whose flow was gone). Both ends have the largest MTU a veth takes
 (`CHANNEL_MTU`), so that neither a full-sized upcall with its header nor an executed packet with its trailer is
 too big for the pair.
 
@@ -34,16 +37,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from midonet.datapath.linux.layout import META_LEN, Meta, unpack_meta
+from midonet.datapath.linux.layout import META_LEN, Meta, Reason, unpack_meta
 from midonet.datapath.linux.links import Links
-from midonet.datapath.linux.offload import finish
+from midonet.datapath.linux.offload import NO_OFFLOAD, VNET_HDR_LEN, finish
 from midonet.datapath.linux.packetsock import PacketSocket
+from midonet.datapath.linux.sender import ExecuteSender
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Meta, bytes], None]
 _BATCH = 64
 CHANNEL_MTU = 65535
+_RETURNED = Meta(Reason.EXECUTE, 0, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +62,14 @@ class ChannelStatistics:
 class UpcallChannel:
     """The upcall veth pair `name` (the program's target) / `peer` (read here); see the module docstring."""
 
-    def __init__(self, links: Links, name: str, peer: str) -> None:
+    def __init__(self, links: Links, name: str, peer: str, *, execute_process: bool = True) -> None:
         self._links = links
         self.name = name
         self.peer = peer
+        self._execute_process = execute_process
         self._sock: PacketSocket | None = None
         self._sender: PacketSocket | None = None
+        self._executor: ExecuteSender | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
         self._stopping = threading.Event()
@@ -91,6 +98,8 @@ class UpcallChannel:
         self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True, ignore_outgoing=True)
         self._sock.setblocking(False)
         self._sender = PacketSocket(self.peer, netns_name=self._links.netns, receive=False, vnet_hdr=True)
+        if self._execute_process:
+            self._executor = ExecuteSender(self._sender.socket, self.peer)
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, args=(self._sock, deliver),
                                         name=f"upcalls-{self.name}", daemon=True)
@@ -107,6 +116,9 @@ class UpcallChannel:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
         if self._sender is not None:
             self._sender.close()
             self._sender = None
@@ -121,17 +133,38 @@ class UpcallChannel:
         sender = self._sender
         if sender is None:
             raise OSError(f"upcall channel {self.peer} is stopped")
-        sender.send(frame)
+        executor = self._executor
+        if executor is None or not executor.send(NO_OFFLOAD + frame):
+            sender.send(frame)
+
+    def drain(self) -> None:
+        """Wait until the execute process has sent every frame given to it (nothing to wait for without one)."""
+        executor = self._executor
+        if executor is not None:
+            executor.drain()
+
+    @property
+    def executor(self) -> ExecuteSender | None:
+        """The execute process, if there is one."""
+        return self._executor
 
     def destroy(self) -> None:
         self.stop()
         self._links.delete(self.name)
 
     def _run(self, sock: PacketSocket, deliver: Deliver) -> None:
+        executor = self._executor
+        watched = [sock.fileno(), self._wake_r] + ([executor.fileno()] if executor is not None else [])
         while not self._stopping.is_set():
-            ready, _, _ = select.select([sock.fileno(), self._wake_r], [], [])
+            ready, _, _ = select.select(watched, [], [])
             if self._wake_r in ready:
                 return
+            if executor is not None and executor.fileno() in ready:
+                for frame in executor.returned():
+                    deliver(_RETURNED, frame[VNET_HDR_LEN:])
+                if not executor.alive():   # gone (its end stays open until stop): no longer watched
+                    watched = [sock.fileno(), self._wake_r]
+                    executor = None
             for _ in range(_BATCH):
                 try:
                     received = sock.receive(tag_offset=META_LEN + 12)
