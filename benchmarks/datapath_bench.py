@@ -20,9 +20,12 @@ namespaces, and removes everything. The reference is measured in the same run, o
     .venv/bin/python benchmarks/datapath_bench.py [--seconds 5] [--repeat 3] [--flows 5000] [--agent-runs 3]
     .venv/bin/python benchmarks/datapath_bench.py --only-flows     # the two new-flow cases, no iperf3
     .venv/bin/python benchmarks/datapath_bench.py --gc-default     # and the agent again, the interpreter's collector
+    .venv/bin/python benchmarks/datapath_bench.py --no-writer      # and the agent again, without the writer process
 
-The agent case runs with the agent process's collector policy (`midonet.cli.agent.Collector`, what `midonet agent`
-and `midonet up` do); `--gc-default` measures it again with the interpreter's default collector, for comparison.
+The agent case runs as `midonet agent` runs it: with the agent process's collector policy
+(`midonet.cli.agent.Collector`) and the datapath's writer process (`midonet.datapath.linux.writer`: new flows'
+map writes and first packets' sends made from a process of their own); `--gc-default` measures it again with the
+interpreter's default collector, `--no-writer` with the upcall thread writing and sending itself, for comparison.
 
 New flows per second = flows installed / (end of the last upcall handled - start of the first), the handler timed
 by a wrapper around the agent's (two `perf_counter` calls an upcall, as the floor's handler pays): the agent's
@@ -310,7 +313,8 @@ class AgentRun:
 class AgentSetup:
     """A host namespace with a real agent on its Linux datapath, two VMs on two bridges joined by a router."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer_process: bool = True) -> None:
+        self.writer_process = writer_process
         self.world = NamespaceWorld()
         self.backend = MemoryBackend()
         self.operator = self.backend.connect("operator")
@@ -327,7 +331,8 @@ class AgentSetup:
         self.vm2 = self.world.vm(self.host, "v2", "vm2", mac=MAC2, cidr=f"{AGENT_VM2}/24")
         for vm, gateway in ((self.vm1, "10.0.0.254"), (self.vm2, "10.0.1.254")):
             ip("-n", vm, "route", "add", "default", "via", gateway)
-        self.dp = LinuxDatapath("midonet", netns_name=self.host, state_dir=Path("/run") / self.world.prefix / "h")
+        self.dp = LinuxDatapath("midonet", netns_name=self.host, state_dir=Path("/run") / self.world.prefix / "h",
+                                writer_process=self.writer_process)
         self.source = LinuxInterfaceSource(netns_name=self.host)
         config = AgentConfig(name="bench", admission=None, tick_interval=TICK)
         agent = self.agent = Agent(self.host_id, self.session, self.dp, WallClock(),
@@ -405,11 +410,11 @@ class AgentSetup:
                 teardown.callback(self.agent.stop)
 
 
-def agent_flows(flows: int, runs: int, *, gc_policy: bool = True) -> list[AgentRun]:
+def agent_flows(flows: int, runs: int, *, gc_policy: bool = True, writer: bool = True) -> list[AgentRun]:
     """`runs` bursts of `flows` new flows each (fresh destination ports every time) through one agent; with
-    `gc_policy`, the agent process's collector policy (`Collector`) started once the agent is up, as
-    `midonet agent` does."""
-    setup = AgentSetup()
+    `gc_policy`, the agent process's collector policy (`Collector`) started once the agent is up, and with
+    `writer`, the datapath's writer process, as `midonet agent` runs them."""
+    setup = AgentSetup(writer)
     collector = Collector()
     try:
         setup.build()
@@ -454,16 +459,19 @@ def throughput(seconds: float, repeat: int) -> None:
               flush=True)
 
 
-def new_flows(flows: int, runs: int, gc_policy: bool) -> None:
-    rate, installed = flow_setups(flows)
-    print(f"flow setups (floor): {rate:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
-          f"{installed} flows)", flush=True)
-    label = "agent new flows/s" + ("" if gc_policy else " (default collector)")
-    for n, run in enumerate(agent_flows(flows, runs, gc_policy=gc_policy), 1):
+def new_flows(flows: int, runs: int, gc_policy: bool, writer: bool = True, floor: float | None = None) -> float:
+    rate = floor
+    if rate is None:
+        rate, installed = flow_setups(flows)
+        print(f"flow setups (floor): {rate:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
+              f"{installed} flows)", flush=True)
+    label = "agent new flows/s" + ("" if gc_policy else " (default collector)") + ("" if writer else " (no writer)")
+    for n, run in enumerate(agent_flows(flows, runs, gc_policy=gc_policy, writer=writer), 1):
         print(f"{label} {n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate -> install "
               f"-> execute; {run.installed} flows installed, {run.upcalls} upcalls, {run.delivered}/{flows} "
               f"delivered; upcall thread {run.cpu_us:.0f} us CPU a flow; {run.rate / rate:.2f} of the floor, "
               f"{run.rate / 10_000:.2f} of the 10k goal)", flush=True)
+    return rate
 
 
 def main() -> int:
@@ -475,6 +483,8 @@ def main() -> int:
     parser.add_argument("--only-flows", action="store_true", help="the new-flow cases only (no iperf3)")
     parser.add_argument("--gc-default", action="store_true", help="also the agent case with the interpreter's "
                         "default collector (not the agent process's policy), for comparison")
+    parser.add_argument("--no-writer", action="store_true", help="also the agent case with the datapath writing "
+                        "flows and executes from the upcall thread (no writer process), for comparison")
     args = parser.parse_args()
     missing = unavailable()
     if missing is None and not args.only_flows and not shutil.which("iperf3"):
@@ -485,9 +495,11 @@ def main() -> int:
     logging.getLogger("midonet").setLevel(logging.ERROR)
     if not args.only_flows:
         throughput(args.seconds, args.repeat)
-    new_flows(args.flows, args.agent_runs, gc_policy=True)
+    floor = new_flows(args.flows, args.agent_runs, gc_policy=True)
+    if args.no_writer:
+        new_flows(args.flows, args.agent_runs, gc_policy=True, writer=False, floor=floor)
     if args.gc_default:
-        new_flows(args.flows, args.agent_runs, gc_policy=False)
+        new_flows(args.flows, args.agent_runs, gc_policy=False, floor=floor)
     return 0
 
 

@@ -4,9 +4,9 @@ The agent installs a flow, then executes its first packet with the same actions;
 packet into the upcall channel naming the flow, and the program runs the flow's actions. Here: every output equals,
 byte for byte, what `memory.actions.interpret` makes of the frame (the Python execute); nothing is counted as a hit
 or a miss, nor in the flow's stats; other executes stay in Python; a flow removed before the kernel sees the packet
-sends it back up, and Python runs it. Those sends are made by the execute process (`linux.sender`): a killed one
-leaves the datapath sending directly, one that cannot send gives the frame back to Python, and it never outlives
-its datapath.
+sends it back up, and Python runs it. Each runs both with the datapath writing flows and executes itself and with
+its writer process (`linux.writer`, as the agent runs it): a killed writer leaves the datapath writing directly,
+one that cannot send gives the frame back to Python, and it never outlives its datapath.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 from midonet.datapath.base import Flow, FlowKey, Output, SetFields
 from midonet.datapath.linux import LinuxDatapath
-from midonet.datapath.linux.sender import ExecuteSender
+from midonet.datapath.linux.writer import KernelWriter
 from midonet.datapath.memory.actions import Emit, interpret
 from midonet.packets import frame
 from midonet.testing.datapath_conformance import assert_checksums_valid, tcp_frame, udp_frame
@@ -30,6 +30,25 @@ from tests.system.switch import LearningSwitch
 from tests.system.test_linux_kernel_actions import CASES
 
 NAT = SetFields((("ip_dst", "10.1.2.3"), ("tp_dst", 8080)))
+
+
+@pytest.fixture(params=[False, True], ids=["direct", "writer"])
+def dp(rig: LinuxRig, request: pytest.FixtureRequest) -> LinuxDatapath:
+    """One host's datapath with ports on a, b and c, writing flows and executes itself, or through the writer
+    process (as the agent runs it)."""
+    return with_ports(rig.add_linux_host("h1", "10.99.0.1", ["a", "b", "c"], writer_process=request.param))
+
+
+@pytest.fixture
+def wdp(rig: LinuxRig) -> LinuxDatapath:
+    """The same, with the writer process."""
+    return with_ports(rig.add_linux_host("h1", "10.99.0.1", ["a", "b", "c"], writer_process=True))
+
+
+def with_ports(dp: LinuxDatapath) -> LinuxDatapath:
+    for name in "abc":
+        dp.add_port(name)
+    return dp
 
 
 def numbers(dp: LinuxDatapath) -> tuple[int, int, int]:
@@ -85,6 +104,7 @@ def test_a_flow_gone_before_the_kernel_ran_it_is_run_in_python(rig: LinuxRig, dp
     dp.install(Flow(FlowKey.of({"in_port": a}), actions))
     entry = dp._flows.last
     assert entry is not None
+    dp.drain()                              # the writer process wrote it
     dp._tables.pop_flow(entry.key_bytes)   # as if removed between the check and the kernel's lookup
     dp.execute(udp_frame(), actions, in_port=a)
     assert rig.wait_frames("h1", "b") == [interpret(udp_frame(), actions).effects[0].frame]
@@ -94,8 +114,10 @@ def test_a_flow_gone_before_the_kernel_ran_it_is_run_in_python(rig: LinuxRig, dp
     assert dp.statistics().upcalls == 0
 
 
-def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: LinuxRig) -> None:
-    dp = rig.add_linux_host("h1", "10.99.0.1", ["a", "b"], {"a": "10.0.0.1/24", "b": "10.0.0.2/24"})
+@pytest.mark.parametrize("writer", [False, True], ids=["direct", "writer"])
+def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: LinuxRig, writer: bool) -> None:
+    dp = rig.add_linux_host("h1", "10.99.0.1", ["a", "b"], {"a": "10.0.0.1/24", "b": "10.0.0.2/24"},
+                            writer_process=writer)
     dp.add_port("a")
     dp.add_port("b")
     switch = LearningSwitch(dp)
@@ -106,8 +128,8 @@ def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: Lin
     assert stats.misses == stats.upcalls == switch.upcalls, stats
 
 
-def executor(dp: LinuxDatapath) -> ExecuteSender:
-    process = dp._channel.executor
+def executor(dp: LinuxDatapath) -> KernelWriter:
+    process = dp._channel.writer
     assert process is not None
     return process
 
@@ -123,32 +145,38 @@ def gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
-def test_kernel_executes_are_sent_by_the_execute_process(rig: LinuxRig, dp: LinuxDatapath) -> None:
+def test_flows_and_executes_are_written_by_the_writer_process(rig: LinuxRig, wdp: LinuxDatapath) -> None:
+    dp = wdp
     a, b, _ = numbers(dp)
     actions = (NAT, Output(b))
     dp.install(Flow(FlowKey.of({"in_port": a}), actions))
     for _ in range(3):
         dp.execute(udp_frame(), actions, in_port=a)
     assert rig.wait_frames("h1", "b", 3) == [interpret(udp_frame(), actions).effects[0].frame] * 3
-    assert (executor(dp).sent, executor(dp).refused) == (3, 0)
+    assert (executor(dp).given, executor(dp).refused) == (4, 0)   # the flow, then the three packets
     assert dp.execute_statistics().kernel == 3
 
 
-def test_a_killed_execute_process_leaves_the_datapath_sending_itself(rig: LinuxRig, dp: LinuxDatapath) -> None:
+def test_a_killed_writer_process_leaves_the_datapath_writing_itself(rig: LinuxRig, wdp: LinuxDatapath) -> None:
+    dp = wdp
     a, b, _ = numbers(dp)
-    actions = (Output(b),)
-    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
     process = executor(dp)
     os.kill(process.pid, signal.SIGKILL)
-    assert gone(process.pid) or process._process.wait(5) is not None
+    process._process.wait(5)
+    actions = (Output(b),)
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
     for _ in range(3):
         dp.execute(udp_frame(), actions, in_port=a)
     assert rig.wait_frames("h1", "b", 3) == [udp_frame()] * 3
-    assert not process.alive() and process.refused >= 3
-    assert dp.statistics().dropped() == 0
+    assert not process.alive() and process.refused >= 4
+    rig.inject("h1", "a", udp_frame())                 # the flow is in the kernel
+    assert rig.wait_frames("h1", "b") == [udp_frame()]
+    stats = dp.statistics()
+    assert (stats.hits, stats.misses, stats.dropped()) == (1, 0, 0), stats
 
 
-def test_a_frame_the_execute_process_cannot_send_comes_back_to_python(rig: LinuxRig, dp: LinuxDatapath) -> None:
+def test_a_frame_the_writer_process_cannot_send_comes_back_to_python(rig: LinuxRig, wdp: LinuxDatapath) -> None:
+    dp = wdp
     a, b, _ = numbers(dp)
     actions = (NAT, Output(b))
     dp.install(Flow(FlowKey.of({"in_port": a}), actions))
@@ -163,8 +191,8 @@ def test_a_frame_the_execute_process_cannot_send_comes_back_to_python(rig: Linux
         subprocess.run([*link, "up"], check=True)
 
 
-def test_the_execute_process_ends_with_its_datapath(rig: LinuxRig) -> None:
-    dp = rig.add_linux_host("h1", "10.99.0.1", ["a"])
+def test_the_writer_process_ends_with_its_datapath(rig: LinuxRig) -> None:
+    dp = rig.add_linux_host("h1", "10.99.0.1", ["a"], writer_process=True)
     pid = executor(dp).pid
     assert not gone(pid, within=0.2)
     dp.close()

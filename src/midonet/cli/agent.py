@@ -158,7 +158,7 @@ class LocalAgent:
             raise LocalAgentError("the agent was stopped; make a new one")
         self._source = LinuxInterfaceSource()
         try:
-            self._datapath = LinuxDatapath("midonet", state_dir=self._bpffs)
+            self._datapath = LinuxDatapath("midonet", state_dir=self._bpffs, writer_process=True)
         except Exception as e:
             self.stop()
             raise LocalAgentError(f"cannot create the Linux datapath: {e}") from None

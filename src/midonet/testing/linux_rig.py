@@ -140,8 +140,9 @@ class LinuxRig:
         return self.add_linux_host(name, underlay_ip, interfaces)
 
     def add_linux_host(self, name: str, underlay_ip: str, interfaces: Sequence[str],
-                       addresses: Mapping[str, str] | None = None) -> LinuxDatapath:
-        """A host, its VMs (VM behind `interface` gets `addresses[interface]`, a CIDR, if given), its datapath."""
+                       addresses: Mapping[str, str] | None = None, *, writer_process: bool = False) -> LinuxDatapath:
+        """A host, its VMs (VM behind `interface` gets `addresses[interface]`, a CIDR, if given), its datapath
+        (`writer_process`: as the agent runs it)."""
         ns = self.world.namespace(name)
         host = self.hosts[name] = _Host(name, ns, underlay_ip)
         self.world.plug_underlay(ns, underlay_ip)
@@ -150,7 +151,8 @@ class LinuxRig:
             vm = self.world.vm(ns, interface, f"{name}-{interface}", cidr=cidr)
             host.taps[interface] = VmTap(vm)
             host.host_side[interface] = PacketSocket(interface, netns_name=ns, receive=False)
-        host.dp = LinuxDatapath("midonet", netns_name=ns, state_dir=self.state_root / name)
+        host.dp = LinuxDatapath("midonet", netns_name=ns, state_dir=self.state_root / name,
+                                writer_process=writer_process)
         return host.dp
 
     def datapath(self, host: str) -> LinuxDatapath:

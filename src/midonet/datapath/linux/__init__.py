@@ -11,7 +11,7 @@
     packetsock  -- AF_PACKET sockets with PACKET_AUXDATA (VLAN tags back) and PACKET_VNET_HDR (offloads)
     offload     -- the virtio-net header: completing partial checksums, segmenting GSO packets
     upcalls     -- `UpcallChannel`: the upcall veth pair and its reader thread
-    sender      -- `ExecuteSender`: the process that sends kernel-executed packets into the channel
+    writer      -- `KernelWriter`: the process that writes new kernel flows and sends executed packets
     datapath    -- `LinuxDatapath`: the `Datapath` contract on all of the above
     interfaces  -- `LinuxInterfaceSource`: the host's interfaces and their link state, with change events
 

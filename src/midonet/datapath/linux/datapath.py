@@ -19,9 +19,16 @@ the handler, on the channel's thread, with no lock held, so the handler may `ins
 `execute` of a packet with the actions of the kernel flow installed last (the agent installs a flow, then
 executes its first packet) is done by the kernel: the packet goes into the upcall channel with a `struct mn_exec`
 naming that flow at its end (`layout.exec_trailer`), and the program runs the flow's actions on it, counting
-nothing (no hit, no miss, no flow stats: as in Python). Those packets are sent by the channel's execute process
-(`sender`), so what the kernel does with them runs off the upcall thread; `statistics()` and `drain()` wait until
-it has sent what it was given. Any other `execute` runs the actions in Python
+nothing (no hit, no miss, no flow stats: as in Python).
+
+With `writer_process` (the agent's choice: `midonet agent`, `midonet up`) those packets, and every kernel flow
+installed, are written by the channel's writer process (`writer`), so what the kernel does for them runs off the
+upcall thread. `install` then returns before the flow is in the map: a packet arriving meanwhile misses and comes
+up, as it would have a moment earlier (the agent simulates it again); the flow table drains the process before it
+reads or removes flows, `statistics()` and `drain()` before they return. Without it (the default: rigs that
+install a flow and send a packet at once) `install` writes the flow itself.
+
+Any other `execute` runs the actions in Python
 (`memory.actions.interpret`: decide, then do): netdev outputs leave through the port's AF_PACKET socket
 (PACKET_VNET_HDR, complete packets), tunnel outputs as VXLAN datagrams from a UDP socket bound to the tunnel's
 source address. A kernel execute whose flow was removed before the kernel saw the packet comes back up the channel
@@ -106,6 +113,7 @@ class ExecuteStatistics:
     kernel: int = 0     # executes sent to the kernel to run an installed flow's actions
     returned: int = 0   # of those, come back because the flow was gone: run in Python
     lost: int = 0       # come back too late to find their actions in the ring: dropped
+    flows_refused: int = 0   # flows the writer process wrote and the kernel refused (ENOMEM ...)
 
 
 def default_state_dir(name: str, netns_name: str | None) -> Path:
@@ -123,14 +131,14 @@ class LinuxDatapath:
     """A tc-BPF datapath in one network namespace; see the module docstring."""
 
     def __init__(self, name: str = "midonet", *, netns_name: str | None = None, state_dir: Path | None = None,
-                 bpf_object: Path | None = None, execute_process: bool = True) -> None:
+                 bpf_object: Path | None = None, writer_process: bool = False) -> None:
         self._name = name
         self._netns = netns_name
         self._links = Links(netns_name)
         self._bpffs = Bpffs(state_dir or default_state_dir(name, netns_name))
         base = name[:11]
         self._channel = UpcallChannel(self._links, f"{base}-up", f"{base}-upr",
-                                      execute_process=execute_process)
+                                      writer_process=writer_process)
         self._lock = threading.Lock()
         self._probes = threading.Condition()
         self._seen_probes: set[bytes] = set()
@@ -144,6 +152,7 @@ class LinuxDatapath:
         self._exec_seq = 0
         self._exec_ring: list[tuple[int, Sequence[Action], int | None] | None] = [None] * EXEC_RING
         self._exec_returned = self._exec_lost = 0
+        self._flows_refused = 0
         try:
             self._tc = Tc(netns_name, self._bpffs, ensure_object(bpf_object))
             self._bpffs.mount()
@@ -156,12 +165,14 @@ class LinuxDatapath:
             self._abandon()
             raise DatapathError(f"datapath {name}: {e}") from e
         self._tables.set_config(replace(self._tables.config(), upcall_ifindex=upcall_ifindex))
-        self._flows = FlowTable(self._tables)
+        self._flows = FlowTable(self._tables, self._channel)
         if self.reattached:
             self._flows.reload()
             self._reload_ports()
             self._upgrade()
-        self._channel.start(self._on_channel)
+        flow_map = self._tables.flow_map
+        self._channel.start(self._on_channel, flows=flow_map.fd, key_size=flow_map.info.key_size,
+                            refused=self._flow_refused)
 
     def _upgrade(self) -> None:
         """Programs of another build are running here (an upgraded agent reattached): attach ours on the upcall
@@ -321,7 +332,7 @@ class LinuxDatapath:
     def execute_statistics(self) -> ExecuteStatistics:
         """How many executes the kernel ran (see the module docstring)."""
         with self._lock:
-            return ExecuteStatistics(self._exec_seq, self._exec_returned, self._exec_lost)
+            return ExecuteStatistics(self._exec_seq, self._exec_returned, self._exec_lost, self._flows_refused)
 
     def on_upcall(self, handler: UpcallHandler) -> None:
         with self._lock:
@@ -442,6 +453,13 @@ class LinuxDatapath:
             self._perform(frame, actions, meta.port, meta.tunnel_id, meta.tunnel_src)
         else:
             self._deliver(Upcall(meta.port, frame, meta.tunnel_id, meta.tunnel_src))
+
+    def _flow_refused(self, key_bytes: bytes, error: int) -> None:
+        """The kernel refused a flow the writer process wrote (ENOMEM ...): its packets keep missing, so the agent
+        simulates them and installs the flow again."""
+        with self._lock:
+            self._flows_refused += 1
+        log.warning("datapath %s: the kernel refused a flow (%s)", self._name, errno.errorcode.get(error, error))
 
     def _returned(self, frame: bytes) -> None:
         """A kernel execute whose flow was gone: run its actions here."""

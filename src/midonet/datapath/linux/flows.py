@@ -13,7 +13,11 @@ classifier), the kernel misses on its packets and the datapath looks them up her
     └── last      KernelEntry | None                   the kernel flow installed last (the agent installs a
                                                        flow, then executes its packet: `executable`)
 
-Installing a key that exists replaces the flow (stats restart), wherever it was. `reload()` rebuilds the mirror
+Installing a key that exists replaces the flow (stats restart), wherever it was. A kernel flow is written by the
+`writer` when it takes it (the channel's writer process, `writer.KernelWriter`: the write lands a little later,
+before anything given after it), else here; everything else that reads or changes the kernel's flows and masks
+drains the writer first, so it never sees the map behind the mirror, nor overtakes a pending write. When the flow
+map is full (`layout.MAX_FLOWS`) a new flow is a userspace one. `reload()` rebuilds the mirror
 from the maps: a restarted agent lists the flows the kernel kept forwarding. Kernel `last_used` is
 CLOCK_MONOTONIC nanoseconds, the clock of `time.monotonic()`.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from midonet.datapath.base import Action, Flow, FlowKey, FlowStats, Userspace
 from midonet.datapath.linux import layout
@@ -64,11 +69,28 @@ _STATS_MAX = 1 << 12
 _STATS_LENGTH = 24   # packets, bytes, last_used: the u64s `layout.unpack_flow_stats` reads
 
 
+class FlowWriter(Protocol):
+    def write_flow(self, key: bytes, value: bytes) -> bool:
+        """Take the write of a kernel flow (key, struct mn_flow), or False: the table writes it."""
+
+    def drain(self) -> None:
+        """Return once every write taken is in the map."""
+
+
+class _Here:
+    def write_flow(self, key: bytes, value: bytes) -> bool:
+        return False
+
+    def drain(self) -> None:
+        pass
+
+
 class FlowTable:
     """See the module docstring."""
 
-    def __init__(self, tables: KernelTables) -> None:
+    def __init__(self, tables: KernelTables, writer: FlowWriter | None = None) -> None:
         self._tables = tables
+        self._writer = writer or _Here()
         self._slots: dict[tuple[str, ...], Slot] = {}
         self._kernel: dict[FlowKey, KernelEntry] = {}
         self.user = MegaflowTable()
@@ -86,13 +108,17 @@ class FlowTable:
         except layout.Inexpressible:
             return self._install_user(flow)
         old = self._kernel.get(flow.key)
+        if old is None and len(self._kernel) >= layout.MAX_FLOWS:
+            return self._install_user(flow)
         slot = old.slot if old is not None else self._take_slot(fields, mask)
         if slot is None:
             return self._install_user(flow)
         if len(self.user):
             self.user.delete(flow.key)
         entry = KernelEntry(slot, flow, layout.with_slot(unslotted, slot))
-        self._tables.set_flow(entry.key_bytes, value)
+        if not self._writer.write_flow(entry.key_bytes, value):
+            self._writer.drain()
+            self._tables.set_flow(entry.key_bytes, value)
         self._kernel[flow.key] = entry
         self.last = entry
         return True
@@ -109,12 +135,14 @@ class FlowTable:
         return self.user.delete(key)
 
     def _remove_kernel(self, key: FlowKey) -> FlowStats | None:
+        self._writer.drain()
         entry = self._kernel.pop(key)
         raw = self._tables.pop_flow(entry.key_bytes)
         self._release_slot(key.mask)
         return None if raw is None else kernel_stats(raw)
 
     def clear(self) -> None:
+        self._writer.drain()
         self._tables.clear_flows()
         for slot in self._slots.values():
             self._tables.clear_mask(slot.index)
@@ -128,6 +156,7 @@ class FlowTable:
     def entries(self) -> list[tuple[Flow, FlowStats]]:
         """Every flow with its stats: kernel flows first (stats read from the map now, in batches: one system
         call for a thousand flows), then userspace ones."""
+        self._writer.drain()
         held = dict(self._tables.flows())
         found = []
         for entry in self._kernel.values():
@@ -164,6 +193,7 @@ class FlowTable:
 
     def reload(self) -> None:
         """Rebuild the mirror from the maps (after a restart); forget userspace flows (they died with us)."""
+        self._writer.drain()
         self._slots.clear()
         self._kernel.clear()
         self.user.clear()

@@ -131,6 +131,11 @@ class KernelTables:
 
     # ---- flows ----
 
+    @property
+    def flow_map(self) -> BpfMap:
+        """mn_flows itself (its descriptor goes to the writer process)."""
+        return self._flows
+
     def set_flow(self, key: bytes, flow: bytes) -> None:
         self._flows.update(key, flow)
 

@@ -44,6 +44,7 @@ from midonet.datapath.base import (
 from midonet.packets.flowmatch import BITS, FieldValue
 
 MAX_MASKS = 32
+MAX_FLOWS = 65536   # mn_flows' max_entries (dp.c)
 MAX_ACTIONS = 32
 META_LEN = 16
 EXEC_LEN = 96

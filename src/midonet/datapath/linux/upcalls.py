@@ -15,12 +15,14 @@ agent's handler).
 
 The other way: the datapath sends packets it executes through a kernel flow into the peer (`send`, with a
 `struct mn_exec` at their end); they arrive on the veth's ingress, where `mn_port` runs the flow's actions. The
-reader ignores what is sent (`PACKET_IGNORE_OUTGOING`). With `execute_process` (the default) the sends are made by
-a process of its own (`sender.ExecuteSender`), so the kernel's work for them runs off the reader thread; a frame
-it could not take is sent here, and one it could not send comes back to `deliver` as a returned execute (reason
-EXECUTE, as the kernel returns one whose flow was gone). Both ends have the largest MTU a veth takes
-(`CHANNEL_MTU`), so that neither a full-sized upcall with its header nor an executed packet with its trailer is
-too big for the pair.
+reader ignores what is sent (`PACKET_IGNORE_OUTGOING`). With `writer_process` the sends, and the flow writes
+that come before them (`write_flow`), are made by a process of its own (`writer.KernelWriter`), so the kernel's
+work for them runs off the reader thread; what it cannot take is done here (after `drain`, so nothing overtakes
+what it holds), a frame it could not send comes back to `deliver` as a returned execute (reason EXECUTE, as the
+kernel returns one whose flow was gone), and a flow the kernel refused to `refused`.
+
+Both ends have the largest MTU a veth takes (`CHANNEL_MTU`), so that neither a full-sized upcall with its header
+nor an executed packet with its trailer is too big for the pair.
 
 The veth pair outlives the process (a restarted agent reads the same channel); `destroy` deletes it on a real
 teardown. Both ends are kept quiet (no IPv6), so the only packets on it are the program's.
@@ -37,15 +39,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from midonet.datapath.linux.bpfmaps import SYS_BPF
 from midonet.datapath.linux.layout import META_LEN, Meta, Reason, unpack_meta
 from midonet.datapath.linux.links import Links
 from midonet.datapath.linux.offload import NO_OFFLOAD, VNET_HDR_LEN, finish
 from midonet.datapath.linux.packetsock import PacketSocket
-from midonet.datapath.linux.sender import ExecuteSender
+from midonet.datapath.linux.writer import SEND, KernelWriter
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Meta, bytes], None]
+Refused = Callable[[bytes, int], None]   # a flow's kernel key, the errno
 _BATCH = 64
 CHANNEL_MTU = 65535
 _RETURNED = Meta(Reason.EXECUTE, 0, None, None)
@@ -62,14 +66,14 @@ class ChannelStatistics:
 class UpcallChannel:
     """The upcall veth pair `name` (the program's target) / `peer` (read here); see the module docstring."""
 
-    def __init__(self, links: Links, name: str, peer: str, *, execute_process: bool = True) -> None:
+    def __init__(self, links: Links, name: str, peer: str, *, writer_process: bool = False) -> None:
         self._links = links
         self.name = name
         self.peer = peer
-        self._execute_process = execute_process
+        self._writer_process = writer_process
         self._sock: PacketSocket | None = None
         self._sender: PacketSocket | None = None
-        self._executor: ExecuteSender | None = None
+        self._writer: KernelWriter | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
         self._stopping = threading.Event()
@@ -92,16 +96,19 @@ class UpcallChannel:
             raise OSError(f"upcall device {self.name} vanished")
         return index
 
-    def start(self, deliver: Deliver) -> None:
-        """Open the reader socket and start the reader thread."""
+    def start(self, deliver: Deliver, *, flows: int | None = None, key_size: int = 0,
+              refused: Refused | None = None) -> None:
+        """Open the reader socket and start the reader thread (and the writer process, given the flow map's
+        descriptor `flows` and its key size, if it writes flows too)."""
         self._stopping.clear()
         self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True, ignore_outgoing=True)
         self._sock.setblocking(False)
         self._sender = PacketSocket(self.peer, netns_name=self._links.netns, receive=False, vnet_hdr=True)
-        if self._execute_process:
-            self._executor = ExecuteSender(self._sender.socket, self.peer)
+        if self._writer_process:
+            self._writer = KernelWriter(self._sender.socket, self.peer, flows=flows, key_size=key_size,
+                                        sys_bpf=SYS_BPF)
         self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, args=(self._sock, deliver),
+        self._thread = threading.Thread(target=self._run, args=(self._sock, deliver, refused),
                                         name=f"upcalls-{self.name}", daemon=True)
         self._thread.start()
 
@@ -116,9 +123,9 @@ class UpcallChannel:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._executor is not None:
-            self._executor.close()
-            self._executor = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self._sender is not None:
             self._sender.close()
             self._sender = None
@@ -133,38 +140,50 @@ class UpcallChannel:
         sender = self._sender
         if sender is None:
             raise OSError(f"upcall channel {self.peer} is stopped")
-        executor = self._executor
-        if executor is None or not executor.send(NO_OFFLOAD + frame):
-            sender.send(frame)
+        writer = self._writer
+        if writer is not None:
+            if writer.send(NO_OFFLOAD + frame):
+                return
+            writer.drain()
+        sender.send(frame)
+
+    def write_flow(self, key: bytes, value: bytes) -> bool:
+        """Give a flow write to the writer process; False if there is none or it cannot take it (then the caller
+        drains and writes it itself)."""
+        writer = self._writer
+        return writer is not None and writer.write_flow(key, value)
 
     def drain(self) -> None:
-        """Wait until the execute process has sent every frame given to it (nothing to wait for without one)."""
-        executor = self._executor
-        if executor is not None:
-            executor.drain()
+        """Wait until the writer process has done everything given to it (nothing to wait for without one)."""
+        writer = self._writer
+        if writer is not None:
+            writer.drain()
 
     @property
-    def executor(self) -> ExecuteSender | None:
-        """The execute process, if there is one."""
-        return self._executor
+    def writer(self) -> KernelWriter | None:
+        """The writer process, if there is one."""
+        return self._writer
 
     def destroy(self) -> None:
         self.stop()
         self._links.delete(self.name)
 
-    def _run(self, sock: PacketSocket, deliver: Deliver) -> None:
-        executor = self._executor
-        watched = [sock.fileno(), self._wake_r] + ([executor.fileno()] if executor is not None else [])
+    def _run(self, sock: PacketSocket, deliver: Deliver, refused: Refused | None) -> None:
+        writer = self._writer
+        watched = [sock.fileno(), self._wake_r] + ([writer.fileno()] if writer is not None else [])
         while not self._stopping.is_set():
             ready, _, _ = select.select(watched, [], [])
             if self._wake_r in ready:
                 return
-            if executor is not None and executor.fileno() in ready:
-                for frame in executor.returned():
-                    deliver(_RETURNED, frame[VNET_HDR_LEN:])
-                if not executor.alive():   # gone (its end stays open until stop): no longer watched
+            if writer is not None and writer.fileno() in ready:
+                for back in writer.returned():
+                    if back.kind == SEND:
+                        deliver(_RETURNED, back.data[VNET_HDR_LEN:])
+                    elif refused is not None:
+                        refused(back.data, back.errno)
+                if not writer.alive():   # gone (its end stays open until stop): no longer watched
                     watched = [sock.fileno(), self._wake_r]
-                    executor = None
+                    writer = None
             for _ in range(_BATCH):
                 try:
                     received = sock.receive(tag_offset=META_LEN + 12)
