@@ -8,7 +8,12 @@ restart, a failed install) converges again.
 
     FlowTable
     ├── entries   {FlowKey: FlowEntry}   key, actions, tags, expiry class, hard deadline, idle record, callbacks
-    └── by_tag    {FlowTag: {FlowKey}}   the invalidation index
+    ├── groups    {tag set: {FlowKey}}   the flows of each distinct tag set   } the invalidation index: flows
+    └── by_tag    {FlowTag: {tag set}}   the tag sets holding each tag         } share tag sets (every flow
+                                                                                  between two VMs has the same
+                                                                                  two dozen tags), so a new
+                                                                                  flow is one set add, not one
+                                                                                  a tag
 
 Expiry (spec 3.12), hard timeouts from installation, by class:
 
@@ -123,7 +128,8 @@ class FlowTable:
         self._clock = clock
         self._idle = idle_timeout
         self._entries: dict[FlowKey, FlowEntry] = {}
-        self._by_tag: dict[FlowTag, set[FlowKey]] = {}
+        self._groups: dict[frozenset[FlowTag], set[FlowKey]] = {}
+        self._by_tag: dict[FlowTag, set[frozenset[FlowTag]]] = {}
         self._counts: Counter[str] = Counter()
         self._dirty = False        # an install failed since the last reconcile
         self._inherited: set[FlowKey] = set()
@@ -141,12 +147,16 @@ class FlowTable:
         entry = FlowEntry(key, tuple(actions), _TAG_SETS(frozenset(tags), same), expiry, now, tuple(callbacks),
                           active=now, deadline=now + expiry.value)
         self._entries[key] = entry
-        by_tag = self._by_tag
-        for tag in entry.tags:
-            keys = by_tag.get(tag)
-            if keys is None:
-                keys = by_tag[tag] = set()
-            keys.add(key)
+        group = self._groups.get(entry.tags)
+        if group is None:
+            group = self._groups[entry.tags] = set()
+            by_tag = self._by_tag
+            for tag in entry.tags:
+                holders = by_tag.get(tag)
+                if holders is None:
+                    holders = by_tag[tag] = set()
+                holders.add(entry.tags)
+        group.add(key)
         self._counts["installed"] += 1
         self._push(entry)
         return entry
@@ -165,11 +175,11 @@ class FlowTable:
 
     def invalidate(self, tag: FlowTag) -> int:
         """Remove every flow tagged `tag`; how many."""
-        keys = self._by_tag.get(tag)
+        keys = self._tagged_keys(tag)
         if not keys:
             return 0
         removed = 0
-        for key in list(keys):
+        for key in keys:
             entry = self._entries.get(key)
             if entry is not None:
                 self._remove(entry, Removal.INVALIDATED)
@@ -254,12 +264,17 @@ class FlowTable:
     def _drop(self, entry: FlowEntry, why: Removal) -> None:
         """Forget `entry` (not the datapath's copy) and run its callbacks."""
         del self._entries[entry.key]
-        for tag in entry.tags:
-            keys = self._by_tag.get(tag)
-            if keys is not None:
-                keys.discard(entry.key)
-                if not keys:
-                    del self._by_tag[tag]
+        group = self._groups.get(entry.tags)
+        if group is not None:
+            group.discard(entry.key)
+            if not group:
+                del self._groups[entry.tags]
+                for tag in entry.tags:
+                    holders = self._by_tag.get(tag)
+                    if holders is not None:
+                        holders.discard(entry.tags)
+                        if not holders:
+                            del self._by_tag[tag]
         self._counts["removed"] += 1
         if why is Removal.INVALIDATED:
             self._counts["invalidated"] += 1
@@ -304,7 +319,11 @@ class FlowTable:
         return self._entries.get(key)
 
     def tagged(self, tag: FlowTag) -> list[FlowEntry]:
-        return [self._entries[k] for k in self._by_tag.get(tag, ())]
+        return [self._entries[k] for k in self._tagged_keys(tag)]
+
+    def _tagged_keys(self, tag: FlowTag) -> list[FlowKey]:
+        groups = self._groups
+        return [key for tags in self._by_tag.get(tag, ()) for key in groups.get(tags, ())]
 
     def entries(self) -> list[FlowEntry]:
         return list(self._entries.values())
