@@ -22,9 +22,10 @@ first: the datapath's flow table does (`flows.FlowTable`), and `LinuxDatapath.st
 frame may reach the kernel after its flow was removed (later than a direct send would): the kernel then sends it
 back up the channel, as it does for a direct send that loses that race, and it runs in Python.
 
-The child polls for 2 ms after a message before it sleeps: waking a sleeping reader costs the parent's send about
-8 us more (an inter-processor interrupt, on these virtual machines), and in a burst of new flows the next message
-is never that far.
+In a burst (the last time it ran out of messages, the next came less than `SPIN`, 200 us, later) the child polls
+for the next message for up to `SPIN` before it sleeps: waking a sleeping reader costs the parent's send about 8 us
+more (an inter-processor interrupt, on these virtual machines), and at 5,000 new flows a second and more the next
+message is never that far. Slower, it sleeps at once, so a steady trickle of new flows costs no polling.
 
 Lifetime: the child reads only its end of the pair and exits when the parent's end closes, so it never outlives its
 datapath, even a killed one; `close()` waits for it (it finishes what it was given), then kills it by its PID if
@@ -56,7 +57,7 @@ SEND_BUFFER = 8 << 20        # messages waiting for the child (about 10k small o
 SO_SNDBUFFORCE = 32
 DRAIN_WAIT = 1.0
 EXIT_WAIT = 2.0
-SPIN = 0.002                 # how long the child polls for the next message before it sleeps
+SPIN = 0.0002                # in a burst, how long the child polls for the next message before it sleeps
 SEND, FLOW = b"S", b"F"      # a message's first byte: a frame to send, or a flow to write (key, then value)
 _DONE = struct.Struct("<Q")  # the shared page: how many messages the child has handled (done or given back)
 _ERRNO = struct.Struct("<I")
@@ -217,13 +218,17 @@ class _Child:
         """Do every message read from the pair, give back what fails; return when the parent's end closes."""
         pair = self.pair
         pair.setblocking(False)
-        last = time.monotonic()
+        idle_since: float | None = None   # when it last ran out of messages
+        burst = False                     # the last time it did, the next came within `spin`
         handled = 0
         while True:
             try:
                 message = pair.recv(MAX_MESSAGE)
             except BlockingIOError:
-                if time.monotonic() - last < spin:
+                now = time.monotonic()
+                if idle_since is None:
+                    idle_since = now
+                if burst and now - idle_since < spin:
                     continue
                 message = self._wait()
             except InterruptedError:
@@ -238,7 +243,8 @@ class _Child:
                 self._send(message)
             handled += 1
             _DONE.pack_into(self.done, 0, handled)
-            last = time.monotonic()
+            if idle_since is not None:
+                burst, idle_since = time.monotonic() - idle_since < spin, None
 
     def _wait(self) -> bytes:
         self.pair.setblocking(True)
