@@ -19,7 +19,7 @@ import time
 import pytest
 
 from midonet.datapath.base import Flow, FlowKey, Output, SetFields
-from midonet.datapath.linux import LinuxDatapath
+from midonet.datapath.linux import LinuxDatapath, layout
 from midonet.datapath.linux.writer import KernelWriter
 from midonet.datapath.memory.actions import Emit, interpret
 from midonet.packets import frame
@@ -197,3 +197,17 @@ def test_the_writer_process_ends_with_its_datapath(rig: LinuxRig) -> None:
     assert not gone(pid, within=0.2)
     dp.close()
     assert gone(pid)
+
+
+def test_a_full_flow_map_makes_new_flows_userspace_ones(rig: LinuxRig, dp: LinuxDatapath,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layout, "MAX_FLOWS", 2)
+    a, b, c = numbers(dp)
+    for port, out in ((a, b), (b, c), (c, a)):
+        dp.install(Flow(FlowKey.of({"in_port": port}), (Output(out),)))
+    assert [dp.in_kernel(FlowKey.of({"in_port": port})) for port in (a, b, c)] == [True, True, False]
+    rig.inject("h1", "c", udp_frame())                 # the third flow still forwards, from userspace
+    assert rig.wait_frames("h1", "a") == [udp_frame()]
+    dp.remove(FlowKey.of({"in_port": a}))
+    dp.install(Flow(FlowKey.of({"in_port": a}), (Output(b),)))   # room again: back in the kernel
+    assert dp.in_kernel(FlowKey.of({"in_port": a}))
