@@ -459,19 +459,34 @@ def throughput(seconds: float, repeat: int) -> None:
               flush=True)
 
 
-def new_flows(flows: int, runs: int, gc_policy: bool, writer: bool = True, floor: float | None = None) -> float:
-    rate = floor
-    if rate is None:
-        rate, installed = flow_setups(flows)
-        print(f"flow setups (floor): {rate:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
-              f"{installed} flows)", flush=True)
-    label = "agent new flows/s" + ("" if gc_policy else " (default collector)") + ("" if writer else " (no writer)")
-    for n, run in enumerate(agent_flows(flows, runs, gc_policy=gc_policy, writer=writer), 1):
-        print(f"{label} {n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate -> install "
-              f"-> execute; {run.installed} flows installed, {run.upcalls} upcalls, {run.delivered}/{flows} "
-              f"delivered; upcall thread {run.cpu_us:.0f} us CPU a flow; {run.rate / rate:.2f} of the floor, "
-              f"{run.rate / 10_000:.2f} of the 10k goal)", flush=True)
-    return rate
+@dataclass(frozen=True, slots=True)
+class AgentCase:
+    label: str
+    gc_policy: bool = True
+    writer: bool = True
+
+
+def new_flows(flows: int, runs: int, agents: int, cases: list[AgentCase]) -> None:
+    """The floor, then `agents` rounds of every case (a fresh agent each, `runs` bursts), interleaved so a busy
+    moment of the machine hurts every case alike; then each case's best and median burst."""
+    floor, installed = flow_setups(flows)
+    print(f"flow setups (floor): {floor:>8,.0f} new flows/s (upcall -> install -> execute, no simulation; "
+          f"{installed} flows)", flush=True)
+    bursts: dict[str, list[AgentRun]] = {case.label: [] for case in cases}
+    for round_ in range(1, agents + 1):
+        for case in cases:
+            for n, run in enumerate(agent_flows(flows, runs, gc_policy=case.gc_policy, writer=case.writer), 1):
+                bursts[case.label].append(run)
+                print(f"{case.label} {round_}.{n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate "
+                      f"-> install -> execute; {run.installed} flows installed, {run.upcalls} upcalls, "
+                      f"{run.delivered}/{flows} delivered; upcall thread {run.cpu_us:.0f} us CPU a flow; "
+                      f"{run.rate / floor:.2f} of the floor, {run.rate / 10_000:.2f} of the 10k goal)", flush=True)
+    for label, runs_ in bursts.items():
+        rates = [run.rate for run in runs_]
+        cpu = [run.cpu_us for run in runs_]
+        print(f"{label}: best {max(rates):,.0f}, median {statistics.median(rates):,.0f} new flows/s over "
+              f"{len(rates)} bursts; upcall thread CPU a flow best {min(cpu):.0f}, "
+              f"median {statistics.median(cpu):.0f} us", flush=True)
 
 
 def main() -> int:
@@ -479,7 +494,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--flows", type=int, default=5000, help="new flows in each burst")
-    parser.add_argument("--agent-runs", type=int, default=3, help="bursts through the agent")
+    parser.add_argument("--agent-runs", type=int, default=3, help="bursts through each agent")
+    parser.add_argument("--agents", type=int, default=2, help="agents (rounds) for each agent case")
     parser.add_argument("--only-flows", action="store_true", help="the new-flow cases only (no iperf3)")
     parser.add_argument("--gc-default", action="store_true", help="also the agent case with the interpreter's "
                         "default collector (not the agent process's policy), for comparison")
@@ -495,11 +511,12 @@ def main() -> int:
     logging.getLogger("midonet").setLevel(logging.ERROR)
     if not args.only_flows:
         throughput(args.seconds, args.repeat)
-    floor = new_flows(args.flows, args.agent_runs, gc_policy=True)
+    cases = [AgentCase("agent new flows/s")]
     if args.no_writer:
-        new_flows(args.flows, args.agent_runs, gc_policy=True, writer=False, floor=floor)
+        cases.append(AgentCase("agent new flows/s (no writer)", writer=False))
     if args.gc_default:
-        new_flows(args.flows, args.agent_runs, gc_policy=False, floor=floor)
+        cases.append(AgentCase("agent new flows/s (default collector)", gc_policy=False))
+    new_flows(args.flows, args.agent_runs, args.agents, cases)
     return 0
 
 
