@@ -218,6 +218,31 @@ def sender(flows: int, base: int, dst: str) -> str:
             f"for i in range({flows}): s.sendto(b'x', ('{dst}', {base} + i))\n")
 
 
+def cpu_busy(span: float) -> float:
+    """The machine's busy share of all CPUs over `span` seconds (/proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]   # total, idle + iowait
+    total0, idle0 = sample()
+    time.sleep(span)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+QUIET: list[float] = []   # the wait before each agent burst, seconds
+
+
+def wait_quiet(busy: float = 0.15, span: float = 0.3, limit: float = 15.0) -> float:
+    """Before a burst: wait until the machine's CPUs are less than `busy` busy over `span` (the kernel tears
+    down a previous case's namespaces and maps in its own workers, for seconds), at most `limit` seconds; how
+    long it waited."""
+    start = time.monotonic()
+    while cpu_busy(span) > busy and time.monotonic() - start < limit:
+        pass
+    return time.monotonic() - start
+
+
 def wait_idle(count: Callable[[], int], idle: float = 0.5) -> None:
     """Until `count()` has not moved for `idle` seconds."""
     seen = -1
@@ -378,6 +403,7 @@ class AgentSetup:
                                      str(flows)], stdout=subprocess.PIPE, text=True)
         try:
             assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+            QUIET.append(wait_quiet())
             timer = TimedHandler(agent.workflow.handle_upcall)
             self.dp.on_upcall(timer)
             installed = agent.flows.statistics().installed
