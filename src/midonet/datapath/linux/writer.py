@@ -47,6 +47,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -105,6 +106,7 @@ class KernelWriter:
         self._sock: socket.socket | None = ours
         self._gone = False    # the child's end closed: everything is refused, the socket stays until close()
         self._flows = flows is not None
+        self._lock = threading.Lock()   # executes come from any thread: one count, in the order sent
         self.given = 0        # messages given to the child (it counts those it handled in the page)
         self.refused = 0      # messages it could not take (full, or gone): done by the caller
 
@@ -127,21 +129,22 @@ class KernelWriter:
         return self._give(SEND + frame)
 
     def _give(self, message: bytes) -> bool:
-        sock = self._sock
-        if sock is None or self._gone:
-            self.refused += 1
-            return False
-        try:
-            sock.send(message)
-        except BlockingIOError:
-            self.refused += 1
-            return False
-        except OSError as e:   # the child is gone: the caller does it from now on
-            self._went(e)
-            self.refused += 1
-            return False
-        self.given += 1
-        return True
+        with self._lock:
+            sock = self._sock
+            if sock is None or self._gone:
+                self.refused += 1
+                return False
+            try:
+                sock.send(message)
+            except BlockingIOError:
+                self.refused += 1
+                return False
+            except OSError as e:   # the child is gone: the caller does it from now on
+                self._went(e)
+                self.refused += 1
+                return False
+            self.given += 1
+            return True
 
     def drain(self, timeout: float = DRAIN_WAIT) -> bool:
         """Wait until the child has handled everything given so far; False if it did not in time (gone, or
