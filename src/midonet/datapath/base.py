@@ -255,6 +255,10 @@ class Datapath(Protocol):
 
     def flows(self) -> list[tuple[Flow, FlowStats]]: ...
 
+    def flow_stats(self, keys: Sequence[FlowKey]) -> dict[FlowKey, FlowStats]:
+        """The stats of the installed flows among `keys` (a key not installed is left out): what the agent's idle
+        expiry reads, for the few flows due a look, instead of every flow's."""
+
     def execute(self, packet: bytes, actions: Sequence[Action], in_port: int | None = None) -> None:
         """Apply `actions` to `packet` (as if it had arrived on `in_port`), without a flow lookup."""
 

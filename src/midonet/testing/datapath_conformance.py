@@ -279,6 +279,26 @@ def check_remove_returns_final_stats(rig: DatapathRig) -> None:
     assert upcalls.wait(1)[0].packet == packet
 
 
+def check_flow_stats_of_some_flows(rig: DatapathRig) -> None:
+    """`flow_stats(keys)`: the stats of the installed flows among the keys, the others left out."""
+    dp, ports, _ = one_host(rig)
+    used = key(in_port=ports["a"].number, eth_dst=MAC_B)
+    unused = key(in_port=ports["b"].number, eth_dst=MAC_A)
+    dp.install(Flow(used, (Output(ports["b"].number),)))
+    dp.install(Flow(unused, (Output(ports["a"].number),)))
+    packet = udp_frame()
+    for _ in range(3):
+        rig.inject("h1", "a", packet)
+    rig.wait_frames("h1", "b", 3)
+    rig.quiesce()
+    never = key(in_port=ports["c"].number)
+    stats = dp.flow_stats([used, never, unused])
+    assert set(stats) == {used, unused}
+    assert (stats[used].packets, stats[used].bytes) == (3, 3 * len(packet))
+    assert stats[unused].packets == 0
+    assert dp.flow_stats([]) == {}
+
+
 def check_execute_set_fields(rig: DatapathRig) -> None:
     dp, ports, _ = one_host(rig)
     changes = (("eth_src", "02:00:00:00:00:fe"), ("eth_dst", "02:00:00:00:00:ef"), ("ip_src", "172.16.0.1"),
@@ -505,6 +525,7 @@ CHECKS: tuple[Check, ...] = (
     check_flows_of_different_masks,
     check_same_key_replaces,
     check_remove_returns_final_stats,
+    check_flow_stats_of_some_flows,
     check_execute_set_fields,
     check_push_and_pop_vlan,
     check_flood_outputs_every_copy,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from midonet.agent.flow_table import ExpiryClass, FlowTable, Removal
-from midonet.datapath.base import Flow, FlowKey, Output
+from midonet.datapath.base import Flow, FlowKey, FlowStats, Output
 from midonet.datapath.memory import MemoryDatapath, MemoryHost, MemoryUnderlay
 from midonet.testing import frames
 from midonet.testing.clock import FakeClock
@@ -151,3 +151,70 @@ def test_inherited_flows_forward_until_their_grace_then_go_unless_reinstalled(ta
     table.expire()
     assert [(f.key, f.actions) for f, _ in dp.flows()] == [(key(B), (Output(1),))]
     assert table.inherited == 0 and table.statistics().strays_removed == 1
+
+
+class Reads:
+    """The datapath as it is, noting whose stats the table asks for."""
+
+    def __init__(self, dp: MemoryDatapath) -> None:
+        self.dp = dp
+        self.asked: list[list[FlowKey]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.dp, name)
+
+    def flow_stats(self, keys: Sequence[FlowKey]) -> dict[FlowKey, FlowStats]:
+        self.asked.append(list(keys))
+        return self.dp.flow_stats(keys)
+
+
+def test_expire_reads_only_the_stats_of_flows_due_a_look(dp: MemoryDatapath, clock: FakeClock) -> None:
+    reads = Reads(dp)
+    table = FlowTable(reads, clock, idle_timeout=15.0)   # type: ignore[arg-type]
+    early = [FlowKey.of({"in_port": 1, "eth_dst": f"02:00:00:00:01:{i:02x}"}) for i in range(50)]
+    late = [FlowKey.of({"in_port": 1, "eth_dst": f"02:00:00:00:02:{i:02x}"}) for i in range(50)]
+    for k in early:
+        table.install(k, (Output(2),), [], ExpiryClass.TUNNEL)
+    clock.advance(10)
+    for k in late:
+        table.install(k, (Output(2),), [], ExpiryClass.TUNNEL)
+    for _ in range(4):                     # t = 11 .. 14: nothing due
+        clock.advance(1)
+        assert table.expire() == 0
+    assert reads.asked == []
+    clock.advance(1)                       # t = 15: the early ones are due, and idle
+    assert table.expire() == 50
+    assert [set(keys) for keys in reads.asked] == [set(early)]
+    clock.advance(10)                      # t = 25: the late ones
+    assert table.expire() == 50
+    assert [set(keys) for keys in reads.asked[1:]] == [set(late)]
+    assert len(table) == 0
+
+
+def test_a_used_flow_is_looked_at_again_an_idle_timeout_later(table: FlowTable, dp: MemoryDatapath,
+                                                               clock: FakeClock) -> None:
+    table.install(key(B), (Output(2),), [], ExpiryClass.TUNNEL)
+    dp.host.interfaces.inject("a", frames.udp(A, B, "10.0.0.1", "10.0.0.2"))
+    clock.advance(15)
+    assert table.expire() == 0             # moved since installed: kept until 30 at least
+    clock.advance(14)
+    assert table.expire() == 0
+    clock.advance(1)
+    assert table.expire() == 1             # not moved since 15: idle
+
+
+def test_a_removed_flow_leaves_no_expiry_behind(table: FlowTable, clock: FakeClock) -> None:
+    table.install(key(B), (Output(2),), ["t"], ExpiryClass.ERROR)       # 5 s
+    assert table.invalidate("t") == 1
+    clock.advance(3)
+    table.install(key(B), (Output(2),), ["t"], ExpiryClass.ERROR)       # the same key again, until 8 s
+    clock.advance(2)
+    assert table.expire() == 0             # the first one's deadline (5 s) is not the second one's
+    assert table.get(key(B)) is not None
+    clock.advance(3)
+    assert table.expire() == 1
+    for i in range(3000):                  # many flows come and go: what is kept for their expiry stays bounded
+        k = FlowKey.of({"in_port": 1, "eth_dst": f"02:00:00:00:{i >> 8:02x}:{i & 255:02x}"})
+        table.install(k, (Output(2),), ["gone"], ExpiryClass.FLOW)
+        table.invalidate("gone")
+    assert len(table._deadlines) <= 1024 + 2 * len(table)

@@ -300,6 +300,11 @@ class LinuxDatapath:
             self._check_open()
             return self._flows.entries()
 
+    def flow_stats(self, keys: Sequence[FlowKey]) -> dict[FlowKey, FlowStats]:
+        with self._lock:
+            self._check_open()
+            return self._flows.stats_of(keys)
+
     def in_kernel(self, key: FlowKey) -> bool:
         """Whether the flow with this key runs in the kernel (False: a userspace flow, or none)."""
         with self._lock:

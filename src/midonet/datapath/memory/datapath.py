@@ -151,6 +151,15 @@ class MemoryDatapath:
         with self._lock:
             return self._table.entries()
 
+    def flow_stats(self, keys: Sequence[FlowKey]) -> dict[FlowKey, FlowStats]:
+        with self._lock:
+            found = {}
+            for key in keys:
+                held = self._table.get(key)
+                if held is not None:
+                    found[key] = held[1]
+            return found
+
     def flow(self, key: FlowKey) -> tuple[Flow, FlowStats] | None:
         """The installed flow with exactly this key and its stats, or None."""
         with self._lock:
