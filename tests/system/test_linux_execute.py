@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +213,31 @@ def test_a_full_flow_map_makes_new_flows_userspace_ones(rig: LinuxRig, dp: Linux
     dp.remove(FlowKey.of({"in_port": a}))
     dp.install(Flow(FlowKey.of({"in_port": a}), (Output(b),)))   # room again: back in the kernel
     assert dp.in_kernel(FlowKey.of({"in_port": a}))
+
+
+AGENT = """\
+import sys, time
+from pathlib import Path
+from midonet.datapath.linux import LinuxDatapath
+dp = LinuxDatapath("midonet", netns_name=sys.argv[1], state_dir=Path(sys.argv[2]), writer_process=True)
+print(dp._channel.writer.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_writer_process_does_not_outlive_a_killed_agent(rig: LinuxRig, tmp_path: Path) -> None:
+    rig.add_linux_host("h1", "10.99.0.1", ["a"]).close()     # a host namespace; its own datapath gone
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, rig.host_netns("h1"), str(tmp_path / "dp")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert agent.stdout is not None
+        writer = int(agent.stdout.readline())
+        assert not gone(writer, within=0.2)
+        agent.kill()                                           # by its PID, as a crash would
+        agent.wait(10)
+        assert gone(writer)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait(10)
+        subprocess.run(["umount", str(tmp_path / "dp")], capture_output=True, check=False)
