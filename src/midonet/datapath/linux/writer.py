@@ -83,7 +83,6 @@ class KernelWriter:
     def __init__(self, packets: socket.socket, name: str, *, flows: int | None = None, key_size: int = 0,
                  sys_bpf: int = 0) -> None:
         self._name = name
-        self._key_size = key_size
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         page = os.memfd_create("mn-kernel-writer")
         passed = [theirs.fileno(), packets.fileno(), page] + ([flows] if flows is not None else [])
