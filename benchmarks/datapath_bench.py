@@ -21,6 +21,7 @@ namespaces, and removes everything. The reference is measured in the same run, o
     .venv/bin/python benchmarks/datapath_bench.py --only-flows     # the two new-flow cases, no iperf3
     .venv/bin/python benchmarks/datapath_bench.py --gc-default     # and the agent again, the interpreter's collector
     .venv/bin/python benchmarks/datapath_bench.py --no-writer      # and the agent again, without the writer process
+    .venv/bin/python benchmarks/datapath_bench.py --stages         # then where a new flow's time goes, by stage
 
 The agent case runs as `midonet agent` runs it: with the agent process's collector policy
 (`midonet.cli.agent.Collector`) and the datapath's writer process (`midonet.datapath.linux.writer`: new flows'
@@ -492,6 +493,62 @@ class AgentCase:
     writer: bool = True
 
 
+class Stages:
+    """Wall time by stage of the agent's new-flow path (`--stages`): each stage's function wrapped by two
+    `perf_counter` calls while in use (which adds about 0.3 us a call), restored after."""
+
+    def __init__(self) -> None:
+        from midonet.agent import flow_table, workflow
+        from midonet.datapath.linux import datapath, layout, upcalls
+
+        self.spent: dict[str, float] = {}
+        self._targets: list[tuple[object, str, str]] = [
+            (workflow.PacketWorkflow, "handle_upcall", "the whole upcall handler"),
+            (workflow, "parse_frame", "parse"),
+            (workflow, "simulate", "simulate"),
+            (workflow, "translate", "translate"),
+            (flow_table.FlowTable, "install", "install: agent flow table + datapath"),
+            (datapath.LinuxDatapath, "install", "install: datapath"),
+            (layout, "pack_key", "install: packing the kernel key"),
+            (upcalls.UpcallChannel, "write_flow", "install: handing the write to the writer"),
+            (datapath.LinuxDatapath, "execute", "execute"),
+            (upcalls.UpcallChannel, "send", "execute: handing the packet to the writer"),
+            (workflow.PacketWorkflow, "_apply_writes", "state writes"),
+        ]
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> Stages:
+        for owner, name, label in self._targets:
+            real = getattr(owner, name)
+            self._saved.append((owner, name, real))
+            setattr(owner, name, self._timed(real, label))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for owner, name, real in reversed(self._saved):
+            setattr(owner, name, real)
+
+    def _timed(self, real: Callable[..., object], label: str) -> Callable[..., object]:
+        spent, clock = self.spent, time.perf_counter
+
+        def timed(*args: object, **kwargs: object) -> object:
+            begin = clock()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + clock() - begin
+        return timed
+
+
+def stage_costs(flows: int, runs: int) -> None:
+    """One agent's bursts with `Stages` on; each stage's wall time a new flow."""
+    with Stages() as stages:
+        made = sum(run.installed for run in agent_flows(flows, runs))
+    print(f"# wall time a new flow by stage, {made} flows (instrumented: the rate is lower than without)")
+    for label, seconds in stages.spent.items():
+        print(f"{label:<45} {seconds / made * 1e6:7.1f} us")
+
+
 def new_flows(flows: int, runs: int, agents: int, cases: list[AgentCase]) -> None:
     """The floor, then `agents` rounds of every case (a fresh agent each, `runs` bursts), interleaved so a busy
     moment of the machine hurts every case alike; then each case's best and median burst."""
@@ -527,6 +584,8 @@ def main() -> int:
                         "default collector (not the agent process's policy), for comparison")
     parser.add_argument("--no-writer", action="store_true", help="also the agent case with the datapath writing "
                         "flows and executes from the upcall thread (no writer process), for comparison")
+    parser.add_argument("--stages", action="store_true", help="then one agent again with each stage of the "
+                        "new-flow path timed (us a flow by stage)")
     args = parser.parse_args()
     missing = unavailable()
     if missing is None and not args.only_flows and not shutil.which("iperf3"):
@@ -543,6 +602,8 @@ def main() -> int:
     if args.gc_default:
         cases.append(AgentCase("agent new flows/s (default collector)", gc_policy=False))
     new_flows(args.flows, args.agent_runs, args.agents, cases)
+    if args.stages:
+        stage_costs(args.flows, args.agent_runs)
     return 0
 
 
