@@ -114,8 +114,7 @@ class FlowEntry:
     installed: bool = False        # the datapath confirmed it (desired flows may lag behind a failed install)
     packets: int = 0               # datapath packet count when last looked at
     active: float = 0.0            # clock time the packet count last moved (or the flow was installed)
-    deadline: float = 0.0          # created + the expiry class's seconds
-    check: float = 0.0             # when its stats are read next (active + idle timeout)
+    deadline: float = 0.0          # created + the expiry class's seconds (its stats are read next at active + idle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +257,7 @@ class FlowTable:
             if current is not None and current.packets != entry.packets:
                 entry.packets = current.packets
                 entry.active = now
-                entry.check = now + self._idle
-                heapq.heappush(self._checks, (entry.check, next(self._order), entry))
+                heapq.heappush(self._checks, (now + self._idle, next(self._order), entry))
             else:
                 self._remove(entry, Removal.IDLE)
                 expired += 1
@@ -269,8 +267,7 @@ class FlowTable:
         order = self._order
         heapq.heappush(self._deadlines, (entry.deadline, next(order), entry))
         if self._idle is not None:
-            entry.check = entry.active + self._idle
-            heapq.heappush(self._checks, (entry.check, next(order), entry))
+            heapq.heappush(self._checks, (entry.active + self._idle, next(order), entry))
         if len(self._deadlines) > 2 * len(self._entries) + 1024:
             self._rebuild()
 
@@ -290,7 +287,8 @@ class FlowTable:
         self._deadlines = [(e.deadline, next(order), e) for e in self._entries.values()]
         heapq.heapify(self._deadlines)
         if self._idle is not None:
-            self._checks = [(e.check, next(order), e) for e in self._entries.values()]
+            idle = self._idle
+            self._checks = [(e.active + idle, next(order), e) for e in self._entries.values()]
             heapq.heapify(self._checks)
 
     def clear(self) -> None:

@@ -344,7 +344,7 @@ class LinuxDatapath:
             self._handler = handler
 
     def statistics(self) -> DatapathStatistics:
-        self._channel.drain()   # what the executes still queued for the execute process will count
+        self._channel.drain()   # what the executes still queued for the writer process will count
         with self._lock:
             self._check_open()
             counted = self._tables.counters()
@@ -360,8 +360,8 @@ class LinuxDatapath:
         return self._channel.statistics()
 
     def drain(self) -> None:
-        """Wait until every kernel execute so far has reached the kernel (the execute process sends them; see
-        `upcalls`): a rig that injects probes to quiesce drains first."""
+        """Wait until every flow write and kernel execute so far has reached the kernel (the writer process does
+        them; see `upcalls`): a rig that injects probes to quiesce drains first."""
         self._channel.drain()
 
     def wait_probe(self, token: bytes, timeout: float = 5.0) -> bool:
