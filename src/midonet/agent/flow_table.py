@@ -113,8 +113,8 @@ class FlowEntry:
     callbacks: tuple[RemovalCallback, ...] = ()   # a tuple: most flows have none (no object to collect)
     installed: bool = False        # the datapath confirmed it (desired flows may lag behind a failed install)
     packets: int = 0               # datapath packet count when last looked at
-    active: float = 0.0            # clock time the packet count last moved (or the flow was installed)
-    deadline: float = 0.0          # created + the expiry class's seconds (its stats are read next at active + idle)
+    active: float = 0.0            # clock time the packet count last moved (or the flow was installed); its stats
+                                   # are read next at active + idle timeout, it expires at created + expiry seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ class FlowTable:
             self._drop(old, Removal.REPLACED)
         now = self._clock.now()
         entry = FlowEntry(key, tuple(actions), _TAG_SETS(frozenset(tags), same), expiry, now, tuple(callbacks),
-                          active=now, deadline=now + expiry.value)
+                          active=now)
         self._entries[key] = entry
         self._schedule(entry)
         group = self._groups.get(entry.tags)
@@ -265,7 +265,7 @@ class FlowTable:
 
     def _schedule(self, entry: FlowEntry) -> None:
         order = self._order
-        heapq.heappush(self._deadlines, (entry.deadline, next(order), entry))
+        heapq.heappush(self._deadlines, (entry.created + entry.expiry.value, next(order), entry))
         if self._idle is not None:
             heapq.heappush(self._checks, (entry.active + self._idle, next(order), entry))
         if len(self._deadlines) > 2 * len(self._entries) + 1024:
@@ -284,7 +284,7 @@ class FlowTable:
     def _rebuild(self) -> None:
         """The heaps again from the flows in the table (dropping the items of removed ones)."""
         order = self._order
-        self._deadlines = [(e.deadline, next(order), e) for e in self._entries.values()]
+        self._deadlines = [(e.created + e.expiry.value, next(order), e) for e in self._entries.values()]
         heapq.heapify(self._deadlines)
         if self._idle is not None:
             idle = self._idle
