@@ -5,8 +5,9 @@ packet into the upcall channel naming the flow, and the program runs the flow's 
 byte for byte, what `memory.actions.interpret` makes of the frame (the Python execute); nothing is counted as a hit
 or a miss, nor in the flow's stats; other executes stay in Python; a flow removed before the kernel sees the packet
 sends it back up, and Python runs it. Each runs both with the datapath writing flows and executes itself and with
-its writer process (`linux.writer`, as the agent runs it): a killed writer leaves the datapath writing directly,
-one that cannot send gives the frame back to Python, and it never outlives its datapath.
+its writer process (`linux.writer`, as the agent runs it): the reader thread's writes go in batches, a killed
+writer leaves the datapath writing directly (a batch it did not take included), one that cannot send gives the
+frame back to Python, and it never outlives its datapath.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from midonet.datapath.base import Flow, FlowKey, Output, SetFields
-from midonet.datapath.linux import LinuxDatapath, layout
+from midonet.datapath.linux import LinuxDatapath, layout, writer
 from midonet.datapath.linux.writer import KernelWriter
 from midonet.datapath.memory.actions import Emit, interpret
 from midonet.packets import frame
@@ -116,10 +118,10 @@ def test_a_flow_gone_before_the_kernel_ran_it_is_run_in_python(rig: LinuxRig, dp
     assert dp.statistics().upcalls == 0
 
 
-@pytest.mark.parametrize("writer", [False, True], ids=["direct", "writer"])
-def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: LinuxRig, writer: bool) -> None:
+@pytest.mark.parametrize("writes", [False, True], ids=["direct", "writer"])
+def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: LinuxRig, writes: bool) -> None:
     dp = rig.add_linux_host("h1", "10.99.0.1", ["a", "b"], {"a": "10.0.0.1/24", "b": "10.0.0.2/24"},
-                            writer_process=writer)
+                            writer_process=writes)
     dp.add_port("a")
     dp.add_port("b")
     switch = LearningSwitch(dp)
@@ -178,6 +180,46 @@ def test_a_killed_writer_process_leaves_the_datapath_writing_itself(rig: LinuxRi
     assert rig.wait_frames("h1", "b") == [udp_frame()]
     stats = dp.statistics()
     assert (stats.hits, stats.misses, stats.dropped()) == (1, 0, 0), stats
+
+
+def test_the_holders_writes_wait_for_a_batch_and_go_in_one_datagram(rig: LinuxRig, wdp: LinuxDatapath) -> None:
+    dp = wdp
+    a, b, _ = numbers(dp)
+    process = executor(dp)
+    process.holder = threading.get_ident()    # as if this were the channel's reader
+    actions = (NAT, Output(b))
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    for _ in range(3):
+        dp.execute(udp_frame(), actions, in_port=a)
+    assert (process.given, process.sent) == (4, 0)            # all four wait here
+    process.flush()
+    assert (process.given, process.sent, process.refused) == (4, 4, 0)
+    assert rig.wait_frames("h1", "b", 3) == [interpret(udp_frame(), actions).effects[0].frame] * 3
+    for _ in range(writer.HOLD + 1):                           # a full batch goes by itself
+        dp.execute(udp_frame(), actions, in_port=a)
+    assert process.sent == 4 + writer.HOLD
+    dp.drain()                                                 # and a drain sends the rest first
+    assert process.sent == process.given == 5 + writer.HOLD
+    assert len(rig.wait_frames("h1", "b", writer.HOLD + 1)) == writer.HOLD + 1
+
+
+def test_a_batch_the_writer_process_cannot_take_is_done_by_the_datapath(rig: LinuxRig, wdp: LinuxDatapath) -> None:
+    dp = wdp
+    a, b, _ = numbers(dp)
+    process = executor(dp)
+    process.holder = threading.get_ident()
+    actions = (Output(b),)
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    dp.execute(udp_frame(), actions, in_port=a)
+    os.kill(process.pid, signal.SIGKILL)                       # with the flow and the frame waiting for it
+    process._process.wait(5)
+    process.flush()
+    assert not process.alive() and (process.sent, process.refused) == (0, 2)
+    assert rig.wait_frames("h1", "b") == [udp_frame()]        # the datapath sent it
+    rig.inject("h1", "a", udp_frame())                         # and wrote the flow into the kernel
+    assert rig.wait_frames("h1", "b") == [udp_frame()]
+    stats = dp.statistics()
+    assert (stats.hits, stats.misses) == (1, 0), stats
 
 
 def test_a_frame_the_writer_process_cannot_send_comes_back_to_python(rig: LinuxRig, wdp: LinuxDatapath) -> None:

@@ -170,12 +170,15 @@ class UpcallChannel:
 
     def _run(self, sock: PacketSocket, deliver: Deliver, refused: Refused | None) -> None:
         writer = self._writer
+        if writer is not None:
+            writer.holder = threading.get_ident()   # what this thread gives the writer goes in batches
         watched = [sock.fileno(), self._wake_r] + ([writer.fileno()] if writer is not None else [])
         while not self._stopping.is_set():
-            ready, _, _ = select.select(watched, [], [])
+            waiting = writer is not None and writer.returned_here()   # a batch done here failed in part
+            ready, _, _ = select.select(watched, [], [], 0 if waiting else None)
             if self._wake_r in ready:
                 return
-            if writer is not None and writer.fileno() in ready:
+            if writer is not None and (writer.fileno() in ready or waiting):
                 for back in writer.returned():
                     if back.kind == SEND:
                         deliver(_RETURNED, back.data[VNET_HDR_LEN:])
@@ -183,32 +186,39 @@ class UpcallChannel:
                         refused(back.data, back.errno)
                 if not writer.alive():   # gone (its end stays open until stop): no longer watched
                     watched = [sock.fileno(), self._wake_r]
+                    writer.flush()
                     writer = None
-            for _ in range(_BATCH):
-                try:
-                    received = sock.receive(tag_offset=META_LEN + 12)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    log.exception("upcall channel %s: receive failed", self.peer)
-                    break
-                meta = unpack_meta(received.frame)
-                if meta is None:
-                    self._malformed += 1
-                    continue
-                self._received += 1
-                packet, vnet = received.frame[META_LEN:], received.vnet
-                try:
-                    packets = [packet] if vnet.plain else finish(packet, vnet.shifted(-META_LEN))
-                except ValueError as e:
-                    self._malformed += 1
-                    log.warning("upcall channel %s: cannot finish an offloaded packet: %s", self.peer, e)
-                    continue
-                if len(packets) > 1:
-                    self._segmented += 1
-                elif not vnet.plain:
-                    self._completed += 1
-                for one in packets:
-                    deliver(meta, one)
-                if self._stopping.is_set():   # the handler closed the datapath
-                    return
+            self._receive(sock, deliver)
+            if writer is not None:
+                writer.flush()   # everything waiting was read: what it gave the writer goes now
+
+    def _receive(self, sock: PacketSocket, deliver: Deliver) -> None:
+        """Deliver what waits on the socket, up to `_BATCH` upcalls."""
+        for _ in range(_BATCH):
+            try:
+                received = sock.receive(tag_offset=META_LEN + 12)
+            except BlockingIOError:
+                break
+            except OSError:
+                log.exception("upcall channel %s: receive failed", self.peer)
+                break
+            meta = unpack_meta(received.frame)
+            if meta is None:
+                self._malformed += 1
+                continue
+            self._received += 1
+            packet, vnet = received.frame[META_LEN:], received.vnet
+            try:
+                packets = [packet] if vnet.plain else finish(packet, vnet.shifted(-META_LEN))
+            except ValueError as e:
+                self._malformed += 1
+                log.warning("upcall channel %s: cannot finish an offloaded packet: %s", self.peer, e)
+                continue
+            if len(packets) > 1:
+                self._segmented += 1
+            elif not vnet.plain:
+                self._completed += 1
+            for one in packets:
+                deliver(meta, one)
+            if self._stopping.is_set():   # the handler closed the datapath
+                return
