@@ -51,6 +51,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from midonet.agent.events import EventGate
 from midonet.agent.nat_leasing import StoreNatLeaser
@@ -87,6 +88,14 @@ class _Mirrors:
         self._gate = gate
         self._tables: dict[TableAddress, tuple[StateTable, dict[str, str]]] = {}
         self._subs: list[Subscription] = []
+        self._shortcuts: list[dict[Any, tuple[StateTable, dict[str, str]]]] = []
+
+    def shortcut(self) -> dict[Any, tuple[StateTable, dict[str, str]]]:
+        """A dict for a table class to keep what `get` gave it by a key of its own (a lookup per packet without
+        building the address and the callback); emptied with the mirrors."""
+        found: dict[Any, tuple[StateTable, dict[str, str]]] = {}
+        self._shortcuts.append(found)
+        return found
 
     def get(self, address: TableAddress, on_change: Change) -> tuple[StateTable, dict[str, str]]:
         found = self._tables.get(address)
@@ -108,6 +117,8 @@ class _Mirrors:
             sub.cancel()
         self._subs.clear()
         self._tables.clear()
+        for shortcut in self._shortcuts:
+            shortcut.clear()
 
 
 class MacLearningTable:
@@ -120,10 +131,15 @@ class MacLearningTable:
         self._expiry = expiry
         self._refs: dict[MacEntry, int] = {}
         self._unreferenced: dict[MacEntry, float] = {}
+        self._loaded = mirrors.shortcut()
 
     def _entries(self, bridge: BridgeId, vlan: int) -> tuple[StateTable, dict[str, str]]:
-        return self._mirrors.get((Bridge, bridge, mac_table_name(vlan)),
-                                 lambda mac, old, new: self._changed(bridge, vlan, mac, old, new))
+        found = self._loaded.get((bridge, vlan))
+        if found is None:
+            found = self._loaded[(bridge, vlan)] = self._mirrors.get(
+                (Bridge, bridge, mac_table_name(vlan)),
+                lambda mac, old, new: self._changed(bridge, vlan, mac, old, new))
+        return found
 
     def lookup(self, bridge: BridgeId, vlan: int, mac: str) -> PortId | None:
         port = self._entries(bridge, vlan)[1].get(mac)
@@ -188,10 +204,14 @@ class Ip4MacMap:
     def __init__(self, mirrors: _Mirrors, invalidate: Invalidate) -> None:
         self._mirrors = mirrors
         self._invalidate = invalidate
+        self._loaded = mirrors.shortcut()
 
     def _entries(self, bridge: BridgeId) -> tuple[StateTable, dict[str, str]]:
-        return self._mirrors.get((Bridge, bridge, "ip4_mac_table"),
-                                 lambda ip, old, new: self._changed(bridge, ip, old, new))
+        found = self._loaded.get(bridge)
+        if found is None:
+            found = self._loaded[bridge] = self._mirrors.get(
+                (Bridge, bridge, "ip4_mac_table"), lambda ip, old, new: self._changed(bridge, ip, old, new))
+        return found
 
     def lookup(self, bridge: BridgeId, ip: str) -> str | None:
         return self._entries(bridge)[1].get(ip)
@@ -233,10 +253,14 @@ class ArpTable:
         self._expiration = expiration
         self._times: dict[tuple[RouterId, str], _Arp] = {}
         self._mine: set[tuple[RouterId, str]] = set()
+        self._loaded = mirrors.shortcut()
 
     def _entries(self, router: RouterId) -> tuple[StateTable, dict[str, str]]:
-        return self._mirrors.get((Router, router, "arp_table"),
-                                 lambda ip, old, new: self._stored(router, ip, old, new))
+        found = self._loaded.get(router)
+        if found is None:
+            found = self._loaded[router] = self._mirrors.get(
+                (Router, router, "arp_table"), lambda ip, old, new: self._stored(router, ip, old, new))
+        return found
 
     def lookup(self, router: RouterId, ip: str) -> ArpEntry | None:
         mac = self._entries(router)[1].get(ip)

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from midonet.agent.bindings import PortBindings, dp_port_tag
+from midonet.agent.bindings import Binding, PortBindings, dp_port_tag
 from midonet.agent.interning import Memo, same
 from midonet.agent.topology_cache import TopologyCache
 from midonet.agent.tunnel_zones import TunnelZones, tunnel_tag
@@ -89,11 +89,17 @@ class AgentResolver:
         self._bindings = bindings
         self._cache = cache
         self._tunnels = tunnels
+        self._local: dict[str, tuple[Binding, Destination]] = {}   # by port: its binding, made into a destination
 
     def destination(self, port_id: str) -> Destination:
         binding = self._bindings.binding(port_id)
         if binding is not None:
-            return Destination((Output(binding.dp_port),), (dp_port_tag(binding.dp_port),))
+            local = self._local.get(port_id)
+            if local is None or local[0] is not binding:
+                local = self._local[port_id] = (binding, Destination((Output(binding.dp_port),),
+                                                                     (dp_port_tag(binding.dp_port),)))
+            return local[1]
+        self._local.pop(port_id, None)
         location = self._cache.port_location(port_id)
         if location is None or location.host_id == self._host_id:
             return Destination(())   # not active (or our own binding is on its way): the port tag covers it

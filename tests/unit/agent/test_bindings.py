@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
 import pytest
 
 from midonet.agent.bindings import PortBindings, dp_port_tag, tunnel_key_tag
-from midonet.datapath.base import InterfaceInfo, PortKind
+from midonet.agent.translate import AgentResolver
+from midonet.datapath.base import InterfaceInfo, Output, PortKind
 from midonet.datapath.memory import MemoryDatapath, MemoryHost, MemoryUnderlay
 from midonet.topology.devices import Port
 from midonet.topology.hosts import Host
@@ -121,3 +123,30 @@ def test_ports_a_previous_agent_left_on_the_datapath_are_adopted(sessions: Sessi
     assert bindings.vxlan_port == overlay
     assert binding is not None and binding.dp_port == tap
     assert sorted(p.number for p in dp.ports()) == sorted([overlay, tap])
+
+
+class _Nowhere:
+    """A topology cache whose ports are nowhere (the resolver asks it only for ports not bound here)."""
+
+    def port_location(self, port_id: str) -> None:
+        return None
+
+
+def test_the_resolver_follows_a_port_to_its_new_interface(sessions: Sessions, rec: Recorder,
+                                                          bindings: PortBindings, dp: MemoryDatapath) -> None:
+    dp.host.interfaces.add("tap1")
+    resolver = AgentResolver(ME, bindings, _Nowhere(), None)  # type: ignore[arg-type]
+    port = sessions.topology.port(sessions.topology.bridge("net"), host_id=ME, interface="tap0")
+    sessions.flush()
+    interfaces(rec, bindings, tap0=True, tap1=True)
+    first = bindings.binding(port.id)
+    assert first is not None
+    assert resolver.destination(port.id).actions == (Output(first.dp_port),)
+    assert resolver.destination(port.id) is resolver.destination(port.id)   # made once while the binding holds
+    sessions.operator.update(dataclasses.replace(sessions.operator.get(Port, port.id), interface_name="tap1"))
+    sessions.flush()
+    moved = bindings.binding(port.id)
+    assert moved is not None and moved.dp_port != first.dp_port
+    assert resolver.destination(port.id).actions == (Output(moved.dp_port),)
+    interfaces(rec, bindings, tap0=True, tap1=False)
+    assert bindings.binding(port.id) is None and resolver.destination(port.id).actions == ()
