@@ -38,8 +38,8 @@ from typing import Protocol
 
 from midonet.agent.bindings import Binding, PortBindings, dp_port_tag
 from midonet.agent.interning import Memo, same
-from midonet.agent.topology_cache import TopologyCache
-from midonet.agent.tunnel_zones import TunnelZones, tunnel_tag
+from midonet.agent.topology_cache import PortLocation, TopologyCache
+from midonet.agent.tunnel_zones import TunnelRoute, TunnelZones, tunnel_tag
 from midonet.datapath.base import SETTABLE_FIELDS, Action, Output, PopVlan, PushVlan, SetFields, SetTunnel
 from midonet.packets.flowmatch import FieldValue, FlowMatch
 from midonet.simulation import results
@@ -79,6 +79,8 @@ class Translation:
 
 
 DROP = Translation((), frozenset())
+NOWHERE = Destination(())
+MAX_REMOTE = 1 << 16   # destinations of other hosts' ports kept, and single-output translations
 
 
 class AgentResolver:
@@ -90,8 +92,11 @@ class AgentResolver:
         self._cache = cache
         self._tunnels = tunnels
         self._local: dict[str, tuple[Binding, Destination]] = {}   # by port: its binding, made into a destination
+        self._remote: dict[str, tuple[PortLocation, TunnelRoute | None, int | None, Destination]] = {}
 
     def destination(self, port_id: str) -> Destination:
+        """Made once while what it depends on holds (the binding; or the location, the tunnel route and the
+        overlay port): `translate` knows a destination by its identity."""
         binding = self._bindings.binding(port_id)
         if binding is not None:
             local = self._local.get(port_id)
@@ -102,13 +107,18 @@ class AgentResolver:
         self._local.pop(port_id, None)
         location = self._cache.port_location(port_id)
         if location is None or location.host_id == self._host_id:
-            return Destination(())   # not active (or our own binding is on its way): the port tag covers it
-        tag = tunnel_tag(location.host_id)
+            return NOWHERE   # not active (or our own binding is on its way): the port tag covers it
         route = self._tunnels.route(location.host_id)
         vxlan = self._bindings.vxlan_port
-        if route is None or vxlan is None:
-            return Destination((), (tag,))
-        return Destination((SetTunnel(location.tunnel_key, route.src, route.dst), Output(vxlan)), (tag,))
+        remote = self._remote.get(port_id)
+        if remote is None or remote[0] is not location or remote[1] is not route or remote[2] != vxlan:
+            if len(self._remote) >= MAX_REMOTE:
+                self._remote.clear()
+            tag = tunnel_tag(location.host_id)
+            dest = (Destination((), (tag,)) if route is None or vxlan is None else
+                    Destination((SetTunnel(location.tunnel_key, route.src, route.dst), Output(vxlan)), (tag,)))
+            remote = self._remote[port_id] = (location, route, vxlan, dest)
+        return remote[3]
 
 
 def vlan_actions(current: tuple[int, ...], wanted: tuple[int, ...]) -> list[Action]:
@@ -121,7 +131,43 @@ def vlan_actions(current: tuple[int, ...], wanted: tuple[int, ...]) -> list[Acti
 
 
 def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: PortResolver) -> Translation:
-    """The datapath actions for a `Forward`'s outputs; see the module docstring."""
+    """The datapath actions for a `Forward`'s outputs; see the module docstring.
+
+    One output (most flows) is looked up first, by what its translation depends on: its destination (by identity:
+    `AgentResolver` makes one once while it holds), its rewrites, and the packet's values of the fields they
+    rewrite and of its VLANs. Every flow from one VM to a port through one router hop shares the answer."""
+    if len(outputs) != 1:
+        return _translate(outputs, original, resolver)
+    output = outputs[0]
+    dest = resolver.destination(output.port)
+    rewrites = output.rewrites
+    peek = original.peek
+    key = (id(dest), rewrites, tuple([peek(name) for name, _ in rewrites]), peek("vlan_ids"))
+    found = _ONE.get(key)
+    if found is not None and found[0] is dest:
+        return found[1]
+    translation = _translate(outputs, original, _Fixed(output.port, dest))
+    if len(_ONE) >= MAX_REMOTE:
+        _ONE.clear()
+    _ONE[key] = (dest, translation)   # the destination kept alive with its id
+    return translation
+
+
+class _Fixed:
+    """The one destination already asked for."""
+
+    def __init__(self, port_id: str, dest: Destination) -> None:
+        self._port_id, self._dest = port_id, dest
+
+    def destination(self, port_id: str) -> Destination:
+        assert port_id == self._port_id
+        return self._dest
+
+
+_ONE: dict[tuple[object, ...], tuple[Destination, Translation]] = {}
+
+
+def _translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: PortResolver) -> Translation:
     actions: list[Action] = []
     tags: set[FlowTag] = set()
     copies: list[Copy] = []

@@ -92,3 +92,28 @@ def test_a_rewrite_the_datapath_cannot_do_is_executed_copy_by_copy() -> None:
     t = translate([out("local-4", icmp_id=9)], ORIGINAL, Resolver())
     assert not t.expressible
     assert [(c.rewrites, c.actions) for c in t.copies] == [((("icmp_id", 9),), (Output(4),))]
+
+
+class SameResolver(Resolver):
+    """Each port's destination made once, as `AgentResolver` does while a binding holds."""
+
+    def __init__(self) -> None:
+        self.made: dict[str, Destination] = {}
+
+    def destination(self, port_id: str) -> Destination:
+        if port_id not in self.made:
+            self.made[port_id] = super().destination(port_id)
+        return self.made[port_id]
+
+
+def test_one_output_through_the_same_destination_is_translated_once_for_equal_packets() -> None:
+    resolver = SameResolver()
+    hop = out("local-4", eth_src="02:00:00:00:ff:02", ip_ttl=63)
+    first = translate([hop], ORIGINAL, resolver)
+    other_port = parse_frame(frames.udp("02:00:00:00:00:01", "02:00:00:00:00:02", "10.0.1.1", "10.0.2.1", ttl=64,
+                                        dport=9999), 3)
+    assert translate([hop], other_port, resolver) is first      # only the ports differ: the same translation
+    already = parse_frame(frames.udp("02:00:00:00:ff:02", "02:00:00:00:00:02", "10.0.1.1", "10.0.2.1", ttl=63), 3)
+    assert translate([hop], already, resolver).actions == (Output(4),)   # nothing to set on this one
+    resolver.made["local-4"] = Destination((Output(6),), (("dp_port", 6),))   # the port moved
+    assert translate([hop], ORIGINAL, resolver).actions == (first.actions[0], Output(6))
