@@ -196,3 +196,36 @@ def test_packed_flows_are_found_by_the_identity_of_their_action_list_and_by_equa
     other = (SetFields((("ip_ttl", 62),)), Output(4))
     assert layout.unpack_flow(layout.pack_flow(other)).actions == other        # a different one: its own
     assert layout.unpack_flow(layout.pack_flow(list(other))).actions == other  # any sequence
+
+
+_KEY_VALUES = {
+    "in_port": st.integers(0, 1 << 32), "tunnel_id": st.integers(0, 1 << 24),
+    "eth_src": st.sampled_from(["02:00:00:00:00:0a", "ff:ff:ff:ff:ff:ff", "02:00:00:00:00"]),
+    "eth_dst": st.sampled_from(["02:00:00:00:00:0b", "00:00:00:00:00:00"]),
+    "eth_type": st.sampled_from([0x0800, 0x0806, 0x86DD, 1 << 16]),
+    "vlan_ids": st.lists(st.integers(0, 4096), max_size=3).map(tuple),
+    "ip_src": st.sampled_from(["10.0.0.1", "255.255.255.255", "not-an-address"]),
+    "ip_dst": st.sampled_from(["10.0.0.2", "0.0.0.0"]), "ip_proto": st.integers(0, 256),
+    "ip_tos": st.integers(0, 255), "ip_ttl": st.integers(0, 256),
+    "ip_frag": st.sampled_from(["none", "first", "later", "bogus"]),
+    "tp_src": st.integers(0, 1 << 16), "tp_dst": st.integers(0, 65535), "arp_op": st.integers(0, 2),
+    "arp_spa": st.sampled_from(["10.0.0.1"]), "arp_tpa": st.sampled_from(["10.0.0.2"]),
+    "arp_sha": st.sampled_from(["02:00:00:00:00:0c"]), "arp_tha": st.sampled_from(["00:00:00:00:00:00"]),
+}  # fmt: skip
+
+
+@st.composite
+def kernel_keys(draw: st.DrawFn) -> FlowKey:
+    names = draw(st.lists(st.sampled_from(sorted(_KEY_VALUES)), unique=True))
+    return FlowKey.of({name: draw(st.none() | _KEY_VALUES[name]) for name in names})
+
+
+@given(kernel_keys(), st.integers(0, 31))
+def test_a_key_packed_by_its_masks_struct_is_the_key_packed_field_by_field(key: FlowKey, slot: int) -> None:
+    try:
+        expected = layout._pack_key_by_field(key, slot)
+    except layout.Inexpressible:
+        with pytest.raises(layout.Inexpressible):
+            layout.pack_key(key, slot)
+        return
+    assert layout.pack_key(key, slot) == expected

@@ -244,8 +244,68 @@ _FIELD_SPECS: dict[str, tuple[int, int, int]] = {
 def pack_key(key: FlowKey, slot: int) -> bytes:
     """The kernel lookup key of flow key `key` under mask slot `slot`; `Inexpressible` if it cannot be one.
 
-    Once per installed flow: the fields are written by kind in one loop (a call per field through a table of
-    closures cost a third more)."""
+    Once per installed flow. A key whose fields all have a value is packed by its mask's `struct` (made on first
+    use: 1.9 us a key of twelve fields, against 4.8 us field by field); a key with a None (that field's `present`
+    bit stays clear), or one that cannot be packed, field by field (`_pack_key_by_field`, which says why)."""
+    fields = key.fields
+    names = tuple([name for name, _ in fields])
+    packer = _KEY_PACKERS.get(names)
+    if packer is None:
+        if len(_KEY_PACKERS) >= 256:
+            _KEY_PACKERS.clear()
+        packer = _KEY_PACKERS[names] = _key_packer(names)
+    if packer is _NO_PACKER:
+        return _pack_key_by_field(key, slot)
+    packed, order, present = packer
+    args: list[object] = [slot, present]
+    try:
+        for index, kind in order:
+            value = fields[index][1]
+            if kind == _MAC:
+                args.append(_MACS.get(value) or _mac(value))   # type: ignore[arg-type]
+            elif kind == _IP:
+                args.append(_ip(value))
+            elif kind == _U16:
+                args.append(_int(value, 16))
+            elif kind == _U32:
+                args.append(_int(value, 32))
+            elif kind == _U8:
+                args.append(_int(value, 8))
+            elif kind == _VLANS:
+                if value != ():
+                    return _pack_key_by_field(key, slot)
+                args += (0, 0, 0)
+            else:
+                args.append(_FRAG_CODES[value])   # type: ignore[index]
+        return packed.pack(*args)
+    except (Inexpressible, KeyError, TypeError):
+        return _pack_key_by_field(key, slot)
+
+
+_KeyPacker = tuple[struct.Struct, tuple[tuple[int, int], ...], int]
+_NO_PACKER: _KeyPacker = (struct.Struct(""), (), 0)
+_KEY_PACKERS: dict[tuple[str, ...], _KeyPacker] = {}
+_KIND_FORMATS = {_MAC: "6s", _IP: "4s", _U32: "I", _U16: "H", _U8: "B", _VLANS: "HHB", _FRAG: "B"}
+_KIND_SIZES = {_MAC: 6, _IP: 4, _U32: 4, _U16: 2, _U8: 1, _VLANS: 5, _FRAG: 1}
+
+
+def _key_packer(names: tuple[str, ...]) -> _KeyPacker:
+    """The `struct` of a key with exactly these fields, every one with a value: slot, present, then the fields
+    by offset with the gaps as padding; and where each field's value is in the key, by offset."""
+    if any(name not in _FIELD_SPECS for name in names):
+        return _NO_PACKER
+    placed = sorted(range(len(names)), key=lambda i: _FIELD_SPECS[names[i]][2])
+    fmt, at, present, order = "<II", 8, 0, []
+    for index in placed:
+        bit, kind, offset = _FIELD_SPECS[names[index]]
+        fmt += "x" * (offset - at) + _KIND_FORMATS[kind]
+        at = offset + _KIND_SIZES[kind]
+        present |= bit
+        order.append((index, kind))
+    return struct.Struct(fmt + "x" * (KEY_SIZE - at)), tuple(order), present
+
+
+def _pack_key_by_field(key: FlowKey, slot: int) -> bytes:
     raw = bytearray(KEY_SIZE)
     present = 0
     for name, value in key.fields:
