@@ -90,6 +90,9 @@ class DpPort:
     kind: PortKind
 
 
+_ORDERED: dict[int, tuple[Iterable[str], tuple[str, ...]]] = {}   # a set of fields (by identity): its names in order
+
+
 @dataclass(frozen=True, slots=True)
 class FlowKey:
     """A masked match: exact values for `fields` (in `KEY_FIELDS` order), every other field wildcarded.
@@ -121,11 +124,22 @@ class FlowKey:
     def from_match(cls, match: FlowMatch, fields: Iterable[str], tunnel_id: int | None = None) -> FlowKey:
         """The key matching `match` on `fields` (use `match.mask_fields()`), and on the tunnel id if given.
 
-        Once per new flow: the names are put in order by their position (a C-level sort key), the values read in
-        one pass, no dictionary in between."""
-        names = sorted((f for f in fields if f in _ORDER), key=_ORDER.__getitem__)
-        peek = match.peek
-        pairs = tuple([(name, peek(name)) for name in names])
+        Once per new flow: the names are put in order by their position (once for each set of fields, which
+        `FlowMatch.mask_fields` gives again for the same mask), the values read in one call (`FlowMatch.peek_all`),
+        no dictionary in between."""
+        found = _ORDERED.get(id(fields))
+        if found is None or found[0] is not fields:
+            names = tuple(sorted((f for f in fields if f in _ORDER), key=_ORDER.__getitem__))
+            if not isinstance(fields, (frozenset, tuple)):
+                return cls._with_tunnel(tuple(zip(names, match.peek_all(names), strict=True)), tunnel_id)
+            if len(_ORDERED) >= 1 << 12:
+                _ORDERED.clear()
+            found = _ORDERED[id(fields)] = (fields, names)   # the set kept alive with its id
+        names = found[1]
+        return cls._with_tunnel(tuple(zip(names, match.peek_all(names), strict=True)), tunnel_id)
+
+    @classmethod
+    def _with_tunnel(cls, pairs: tuple[tuple[str, FieldValue], ...], tunnel_id: int | None) -> FlowKey:
         if tunnel_id is not None:
             pairs += (("tunnel_id", tunnel_id),)   # the last of KEY_FIELDS
         return cls(pairs)
