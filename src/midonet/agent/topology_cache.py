@@ -270,6 +270,8 @@ class TopologyCache:
         self._values: dict[Source, object] = {}
         self._subs: dict[Source, Subscription] = {}
         self._devices: dict[DeviceRef, Device] = {}
+        self._ports: dict[str, PortDevice] = {}        # the "port" and "bridge" devices again, by id alone: a
+        self._bridges: dict[str, BridgeDevice] = {}    # new flow asks for a dozen (no key tuple built each time)
         self._wanted: set[DeviceRef] = set()
         self._deps: dict[DeviceRef, frozenset[Source]] = {}
         self._dependents: dict[Source, set[DeviceRef]] = {}
@@ -278,10 +280,12 @@ class TopologyCache:
     # ---- the simulator's VirtualTopology ----
 
     def get_port(self, port_id: PortId) -> PortDevice:
-        return self._get("port", port_id, PortDevice)
+        device = self._ports.get(port_id)
+        return device if device is not None else self._get("port", port_id, PortDevice)
 
     def get_bridge(self, bridge_id: BridgeId) -> BridgeDevice:
-        return self._get("bridge", bridge_id, BridgeDevice)
+        device = self._bridges.get(bridge_id)
+        return device if device is not None else self._get("bridge", bridge_id, BridgeDevice)
 
     def get_router(self, router_id: RouterId) -> RouterDevice:
         return self._get("router", router_id, RouterDevice)
@@ -332,6 +336,8 @@ class TopologyCache:
         self._subs.clear()
         self._values.clear()
         self._devices.clear()
+        self._ports.clear()
+        self._bridges.clear()
         self._wanted.clear()
         self._deps.clear()
         self._dependents.clear()
@@ -352,10 +358,24 @@ class TopologyCache:
             self._devices.pop(ref, None)
         else:
             self._devices[ref] = device
+        self._index(ref, device)
         if old is not None and old != device:
             self._invalidate(ref[1])
         if device is not None and old is None:
             self._ready(*ref)
+
+    def _index(self, ref: DeviceRef, device: Device | None) -> None:
+        kind, ident = ref
+        if kind == "port":
+            if isinstance(device, PortDevice):
+                self._ports[ident] = device
+            else:
+                self._ports.pop(ident, None)
+        elif kind == "bridge":
+            if isinstance(device, BridgeDevice):
+                self._bridges[ident] = device
+            else:
+                self._bridges.pop(ident, None)
 
     def _set_deps(self, ref: DeviceRef, sources: frozenset[Source]) -> None:
         old = self._deps.get(ref, frozenset())
