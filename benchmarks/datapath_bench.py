@@ -22,6 +22,11 @@ namespaces, and removes everything. The reference is measured in the same run, o
     .venv/bin/python benchmarks/datapath_bench.py --gc-default     # and the agent again, the interpreter's collector
     .venv/bin/python benchmarks/datapath_bench.py --no-writer      # and the agent again, without the writer process
     .venv/bin/python benchmarks/datapath_bench.py --stages         # then where a new flow's time goes, by stage
+    .venv/bin/python benchmarks/datapath_bench.py --only-flows --compare-tree /tmp/old   # and another source tree
+
+`--compare-tree DIR` runs the agent case again from another checkout of this repository (`git worktree add
+/tmp/old <commit>`: its `src`, its `benchmarks/datapath_bench.py`, in a process of its own), interleaved round by
+round with this tree's: a change's effect measured against the code before it, in the same run.
 
 The agent case runs as `midonet agent` runs it: with the agent process's collector policy
 (`midonet.cli.agent.Collector`) and the datapath's writer process (`midonet.datapath.linux.writer`: new flows'
@@ -491,6 +496,32 @@ class AgentCase:
     label: str
     gc_policy: bool = True
     writer: bool = True
+    tree: Path | None = None   # another checkout: its agent, in a process of its own
+
+    def bursts(self, flows: int, runs: int) -> list[AgentRun]:
+        if self.tree is None:
+            return agent_flows(flows, runs, gc_policy=self.gc_policy, writer=self.writer)
+        return other_tree_flows(self.tree, flows, runs)
+
+
+OTHER_TREE = """\
+import dataclasses, logging, sys
+tree = sys.argv[1]
+sys.path[:0] = [tree + "/src", tree + "/benchmarks"]
+import datapath_bench, midonet
+assert midonet.__file__.startswith(tree), midonet.__file__
+logging.getLogger("midonet").setLevel(logging.ERROR)
+for run in datapath_bench.agent_flows(int(sys.argv[2]), int(sys.argv[3])):
+    print(*dataclasses.astuple(run), flush=True)
+"""
+
+
+def other_tree_flows(tree: Path, flows: int, runs: int) -> list[AgentRun]:
+    """`runs` bursts through an agent of the source tree `tree` (its own `agent_flows`, in a subprocess)."""
+    done = subprocess.run([sys.executable, "-c", OTHER_TREE, str(tree.resolve()), str(flows), str(runs)],
+                          capture_output=True, text=True, check=True)
+    return [AgentRun(float(rate), int(installed), int(upcalls), int(delivered), float(cpu))
+            for rate, installed, upcalls, delivered, cpu in (line.split() for line in done.stdout.splitlines())]
 
 
 class Stages:
@@ -558,7 +589,7 @@ def new_flows(flows: int, runs: int, agents: int, cases: list[AgentCase]) -> Non
     bursts: dict[str, list[AgentRun]] = {case.label: [] for case in cases}
     for round_ in range(1, agents + 1):
         for case in cases:
-            for n, run in enumerate(agent_flows(flows, runs, gc_policy=case.gc_policy, writer=case.writer), 1):
+            for n, run in enumerate(case.bursts(flows, runs), 1):
                 bursts[case.label].append(run)
                 print(f"{case.label} {round_}.{n}: {run.rate:>8,.0f} new flows/s (upcall -> simulate -> translate "
                       f"-> install -> execute; {run.installed} flows installed, {run.upcalls} upcalls, "
@@ -586,6 +617,8 @@ def main() -> int:
                         "flows and executes from the upcall thread (no writer process), for comparison")
     parser.add_argument("--stages", action="store_true", help="then one agent again with each stage of the "
                         "new-flow path timed (us a flow by stage)")
+    parser.add_argument("--compare-tree", type=Path, metavar="DIR", help="also the agent case from another "
+                        "checkout of this repository (git worktree add DIR <commit>), interleaved with this one")
     args = parser.parse_args()
     missing = unavailable()
     if missing is None and not args.only_flows and not shutil.which("iperf3"):
@@ -601,6 +634,11 @@ def main() -> int:
         cases.append(AgentCase("agent new flows/s (no writer)", writer=False))
     if args.gc_default:
         cases.append(AgentCase("agent new flows/s (default collector)", gc_policy=False))
+    if args.compare_tree is not None:
+        if not (args.compare_tree / "benchmarks" / "datapath_bench.py").is_file():
+            print(f"cannot run: {args.compare_tree} is not a checkout of this repository", file=sys.stderr)
+            return 2
+        cases.append(AgentCase(f"agent new flows/s ({args.compare_tree})", tree=args.compare_tree))
     new_flows(args.flows, args.agent_runs, args.agents, cases)
     if args.stages:
         stage_costs(args.flows, args.agent_runs)
