@@ -238,6 +238,7 @@ class _Arp:
     mac: str
     stale_at: float
     expires_at: float
+    fresh: ArpEntry | None = None   # what a lookup gives before `stale_at`, made once
 
 
 class ArpTable:
@@ -272,7 +273,12 @@ class ArpTable:
             times = self._times[(router, ip)] = _Arp(mac, now + self._stale, now + self._expiration)
         if now >= times.expires_at:
             return None
-        return ArpEntry(mac, stale=now >= times.stale_at)
+        if now >= times.stale_at:
+            return ArpEntry(mac, stale=True)
+        fresh = times.fresh
+        if fresh is None:
+            fresh = times.fresh = ArpEntry(mac)
+        return fresh
 
     def learn(self, router: RouterId, ip: str, mac: str) -> None:
         table, entries = self._entries(router)

@@ -146,7 +146,7 @@ class FlowKey:
 
     @property
     def mask(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.fields)
+        return tuple([name for name, _ in self.fields])
 
     def get(self, field: str) -> FieldValue:
         return dict(self.fields).get(field)

@@ -105,7 +105,7 @@ class FlowTable:
         try:
             mask = layout.pack_mask(fields)
             value = layout.pack_flow(flow.actions)
-            unslotted = layout.pack_key(flow.key, 0)
+            unslotted = layout.pack_key(flow.key, 0, fields)
         except layout.Inexpressible:
             return self._install_user(flow)
         old = self._kernel.get(flow.key)

@@ -241,14 +241,16 @@ _FIELD_SPECS: dict[str, tuple[int, int, int]] = {
 }
 
 
-def pack_key(key: FlowKey, slot: int) -> bytes:
+def pack_key(key: FlowKey, slot: int, names: tuple[str, ...] | None = None) -> bytes:
     """The kernel lookup key of flow key `key` under mask slot `slot`; `Inexpressible` if it cannot be one.
 
     Once per installed flow. A key whose fields all have a value is packed by its mask's `struct` (made on first
     use: 1.9 us a key of twelve fields, against 4.8 us field by field); a key with a None (that field's `present`
-    bit stays clear), or one that cannot be packed, field by field (`_pack_key_by_field`, which says why)."""
+    bit stays clear), or one that cannot be packed, field by field (`_pack_key_by_field`, which says why).
+    `names`: the key's mask, if the caller has it already."""
     fields = key.fields
-    names = tuple([name for name, _ in fields])
+    if names is None:
+        names = key.mask
     packer = _KEY_PACKERS.get(names)
     if packer is None:
         if len(_KEY_PACKERS) >= 256:
