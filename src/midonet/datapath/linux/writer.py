@@ -6,7 +6,7 @@ packet (a send into the upcall veth, `datapath` module docstring). Both cost the
 map update 11-20 us, and the send everything the packet causes on this host (the flow's actions, the redirect, the
 receiving side's stack: a VM's veth, its IP and UDP receive, its ICMP answer, all in the send's softirq), 20-30 us.
 That is about a third of a new flow's cost in the one thread that simulates (docs/benchmarks.md). Done by this
-process, that work runs on another core, and the upcall thread pays one local datagram (about 2 us) for each::
+process, that work runs on another core, and the upcall thread pays a share of a local datagram (Batches, below)::
 
     parent: KernelWriter(packets, flows) --SOCK_SEQPACKET pair--> child: python -I writer.py
             .write_flow(key, value) -> True: the child writes it (the flow map's key and struct mn_flow)
