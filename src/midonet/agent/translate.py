@@ -133,16 +133,16 @@ def vlan_actions(current: tuple[int, ...], wanted: tuple[int, ...]) -> list[Acti
 def translate(outputs: Sequence[results.Output], original: FlowMatch, resolver: PortResolver) -> Translation:
     """The datapath actions for a `Forward`'s outputs; see the module docstring.
 
-    One output (most flows) is looked up first, by what its translation depends on: its destination (by identity:
-    `AgentResolver` makes one once while it holds), its rewrites, and the packet's values of the fields they
-    rewrite and of its VLANs. Every flow from one VM to a port through one router hop shares the answer."""
+    One output (most flows) is looked up first, by what its translation depends on: its port, its destination (by
+    identity: `AgentResolver` makes one once while it holds), its rewrites, and the packet's values of the fields
+    they rewrite and of its VLANs. Every flow from one VM to a port through one router hop shares the answer."""
     if len(outputs) != 1:
         return _translate(outputs, original, resolver)
     output = outputs[0]
     dest = resolver.destination(output.port)
     rewrites = output.rewrites
     peek = original.peek
-    key = (id(dest), rewrites, tuple([peek(name) for name, _ in rewrites]), peek("vlan_ids"))
+    key = (output.port, id(dest), rewrites, tuple([peek(name) for name, _ in rewrites]), peek("vlan_ids"))
     found = _ONE.get(key)
     if found is not None and found[0] is dest:
         return found[1]

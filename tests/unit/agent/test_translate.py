@@ -117,3 +117,11 @@ def test_one_output_through_the_same_destination_is_translated_once_for_equal_pa
     assert translate([hop], already, resolver).actions == (Output(4),)   # nothing to set on this one
     resolver.made["local-4"] = Destination((Output(6),), (("dp_port", 6),))   # the port moved
     assert translate([hop], ORIGINAL, resolver).actions == (first.actions[0], Output(6))
+
+
+def test_outputs_to_ports_that_go_nowhere_are_told_apart() -> None:
+    resolver = SameResolver()
+    nowhere = Destination(())
+    resolver.made["gone-1"] = resolver.made["gone-2"] = nowhere   # one object for every port located nowhere
+    assert translate([out("gone-1")], ORIGINAL, resolver).unreachable == ("gone-1",)
+    assert translate([out("gone-2")], ORIGINAL, resolver).unreachable == ("gone-2",)
