@@ -195,7 +195,10 @@ def test_packed_flows_are_found_by_the_identity_of_their_action_list_and_by_equa
     assert layout.pack_flow(equal) == packed                                   # an equal one: the same bytes
     other = (SetFields((("ip_ttl", 62),)), Output(4))
     assert layout.unpack_flow(layout.pack_flow(other)).actions == other        # a different one: its own
-    assert layout.unpack_flow(layout.pack_flow(list(other))).actions == other  # any sequence
+    changing = list(other)
+    assert layout.unpack_flow(layout.pack_flow(changing)).actions == other     # any sequence
+    changing[0] = SetFields((("ip_ttl", 61),))
+    assert layout.unpack_flow(layout.pack_flow(changing)).actions == tuple(changing)   # a list by its value
 
 
 _KEY_VALUES = {

@@ -484,17 +484,19 @@ def pack_flow(actions: Sequence[Action]) -> bytes:
     costs 3 us against a dictionary probe (benchmarks/datapath_bench.py, agent new flows/s). The agent gives the
     flows through one hop the same tuple (`agent.translate`), so the list is first looked up by its identity:
     hashing a tuple of actions calls each action's `__hash__`."""
+    if not isinstance(actions, tuple):   # a list may change: by value only
+        return _pack_flow(tuple(actions))
     found = _PACKED.get(id(actions))
     if found is not None and found[0] is actions:
         return found[1]
-    packed = _pack_flow(actions if isinstance(actions, tuple) else tuple(actions))
+    packed = _pack_flow(actions)
     if len(_PACKED) >= _PACKED_MAX:
         _PACKED.clear()
-    _PACKED[id(actions)] = (actions, packed)   # the list is kept alive with its id
+    _PACKED[id(actions)] = (actions, packed)   # the tuple is kept alive with its id
     return packed
 
 
-_PACKED: dict[int, tuple[Sequence[Action], bytes]] = {}
+_PACKED: dict[int, tuple[tuple[Action, ...], bytes]] = {}
 _PACKED_MAX = 4096
 
 
