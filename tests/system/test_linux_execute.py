@@ -118,6 +118,16 @@ def test_a_flow_gone_before_the_kernel_ran_it_is_run_in_python(rig: LinuxRig, dp
     assert dp.statistics().upcalls == 0
 
 
+def test_an_execute_never_sent_to_the_kernel_is_not_counted_as_one(rig: LinuxRig, dp: LinuxDatapath) -> None:
+    a, b, _ = numbers(dp)
+    actions = (Output(b),)
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    dp._channel.stop()                                  # its sending end gone: the send raises
+    dp.execute(udp_frame(), actions, in_port=a)
+    assert rig.wait_frames("h1", "b") == [udp_frame()]  # run in Python instead
+    assert dp.execute_statistics().kernel == 0
+
+
 @pytest.mark.parametrize("writes", [False, True], ids=["direct", "writer"])
 def test_ping_first_packets_are_executed_by_the_kernel_and_counted_once(rig: LinuxRig, writes: bool) -> None:
     dp = rig.add_linux_host("h1", "10.99.0.1", ["a", "b"], {"a": "10.0.0.1/24", "b": "10.0.0.2/24"},

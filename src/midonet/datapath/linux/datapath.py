@@ -152,6 +152,7 @@ class LinuxDatapath:
         self._exec_seq = 0
         self._exec_ring: list[tuple[int, Sequence[Action], int | None] | None] = [None] * EXEC_RING
         self._exec_returned = self._exec_lost = 0
+        self._exec_unsent = 0   # numbered for the kernel, but the send failed: run in Python instead
         self._flows_refused = 0
         try:
             self._tc = Tc(netns_name, self._bpffs, ensure_object(bpf_object))
@@ -330,6 +331,8 @@ class LinuxDatapath:
                 self._channel.send(bytes(packet) + trailer)
                 return
             except OSError as e:
+                with self._lock:
+                    self._exec_unsent += 1
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("datapath %s: kernel execute failed (%s), executing in Python", self._name, e)
         self._perform(bytes(packet), actions, in_port, None, None)
@@ -337,7 +340,8 @@ class LinuxDatapath:
     def execute_statistics(self) -> ExecuteStatistics:
         """How many executes the kernel ran (see the module docstring)."""
         with self._lock:
-            return ExecuteStatistics(self._exec_seq, self._exec_returned, self._exec_lost, self._flows_refused)
+            return ExecuteStatistics(self._exec_seq - self._exec_unsent, self._exec_returned, self._exec_lost,
+                                     self._flows_refused)
 
     def on_upcall(self, handler: UpcallHandler) -> None:
         with self._lock:
