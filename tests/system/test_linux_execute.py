@@ -12,6 +12,7 @@ frame back to Python, and it never outlives its datapath.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -230,6 +231,28 @@ def test_a_batch_the_writer_process_cannot_take_is_done_by_the_datapath(rig: Lin
     assert rig.wait_frames("h1", "b") == [udp_frame()]
     stats = dp.statistics()
     assert (stats.hits, stats.misses) == (1, 0), stats
+
+
+class _DownLink:
+    """A sending socket whose link is down."""
+
+    def send(self, data: bytes) -> int:
+        raise OSError(errno.ENETDOWN, "Network is down")
+
+
+def test_a_held_frame_that_fails_when_its_writer_dies_runs_in_python(rig: LinuxRig, wdp: LinuxDatapath) -> None:
+    dp = wdp
+    a, b, _ = numbers(dp)
+    process = executor(dp)
+    process.holder = threading.get_ident()                  # the flow and the frame wait here
+    actions = (NAT, Output(b))
+    dp.install(Flow(FlowKey.of({"in_port": a}), actions))
+    dp.execute(udp_frame(), actions, in_port=a)
+    process._here.packets = _DownLink()                     # the datapath's own send of it will fail
+    os.kill(process.pid, signal.SIGKILL)                    # the channel sees it go and does what it held
+    assert rig.wait_frames("h1", "b") == [interpret(udp_frame(), actions).effects[0].frame]
+    assert dp.execute_statistics().returned == 1
+    assert dp.in_kernel(FlowKey.of({"in_port": a}))
 
 
 def test_a_frame_the_writer_process_cannot_send_comes_back_to_python(rig: LinuxRig, wdp: LinuxDatapath) -> None:

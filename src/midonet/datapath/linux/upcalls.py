@@ -44,7 +44,7 @@ from midonet.datapath.linux.layout import META_LEN, Meta, Reason, unpack_meta
 from midonet.datapath.linux.links import Links
 from midonet.datapath.linux.offload import NO_OFFLOAD, VNET_HDR_LEN, finish
 from midonet.datapath.linux.packetsock import PacketSocket
-from midonet.datapath.linux.writer import SEND, KernelWriter
+from midonet.datapath.linux.writer import SEND, KernelWriter, Returned
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,15 @@ class ChannelStatistics:
     completed: int = 0   # checksum-partial packets whose checksum was completed here
     segmented: int = 0   # GSO super-packets cut into segments here
     malformed: int = 0   # frames that were not upcalls, or could not be finished
+
+
+def _give_back(returned: list[Returned], deliver: Deliver, refused: Refused | None) -> None:
+    """What the writer could not do: a frame runs in Python (as a returned execute), a refused flow is reported."""
+    for back in returned:
+        if back.kind == SEND:
+            deliver(_RETURNED, back.data[VNET_HDR_LEN:])
+        elif refused is not None:
+            refused(back.data, back.errno)
 
 
 class UpcallChannel:
@@ -179,14 +188,11 @@ class UpcallChannel:
             if self._wake_r in ready:
                 return
             if writer is not None and (writer.fileno() in ready or waiting):
-                for back in writer.returned():
-                    if back.kind == SEND:
-                        deliver(_RETURNED, back.data[VNET_HDR_LEN:])
-                    elif refused is not None:
-                        refused(back.data, back.errno)
+                _give_back(writer.returned(), deliver, refused)
                 if not writer.alive():   # gone (its end stays open until stop): no longer watched
                     watched = [sock.fileno(), self._wake_r]
-                    writer.flush()
+                    writer.flush()       # what it held is done here; what of that failed comes back now
+                    _give_back(writer.returned(), deliver, refused)
                     writer = None
             self._receive(sock, deliver)
             if writer is not None:
