@@ -49,9 +49,9 @@ May import: `midonet.state`, `midonet.store`, `midonet.topology`, `agent.events`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from midonet.agent.events import EventGate
 from midonet.agent.nat_leasing import StoreNatLeaser
@@ -80,24 +80,42 @@ def mac_table_name(vlan: int) -> str:
     return f"mac_table:{vlan}"
 
 
+Mirror = tuple[StateTable, dict[str, str]]   # a store state table and its local copy
+K = TypeVar("K", bound=Hashable)
+
+
+class _Loaded(dict[K, Mirror]):
+    """Mirrors by a key of their own (`_Mirrors.shortcut`): a plain dictionary lookup once loaded."""
+
+    __slots__ = ("_load",)
+
+    def __init__(self, load: Callable[[K], Mirror]) -> None:
+        super().__init__()
+        self._load = load
+
+    def __missing__(self, key: K) -> Mirror:
+        found = self[key] = self._load(key)
+        return found
+
+
 class _Mirrors:
     """Local copies of store state tables, loaded on first use and kept by a watch."""
 
     def __init__(self, store: Store, gate: EventGate) -> None:
         self._store = store
         self._gate = gate
-        self._tables: dict[TableAddress, tuple[StateTable, dict[str, str]]] = {}
+        self._tables: dict[TableAddress, Mirror] = {}
         self._subs: list[Subscription] = []
-        self._shortcuts: list[dict[Any, tuple[StateTable, dict[str, str]]]] = []
+        self._shortcuts: list[_Loaded[Any]] = []
 
-    def shortcut(self) -> dict[Any, tuple[StateTable, dict[str, str]]]:
-        """A dict for a table class to keep what `get` gave it by a key of its own (a lookup per packet without
-        building the address and the callback); emptied with the mirrors."""
-        found: dict[Any, tuple[StateTable, dict[str, str]]] = {}
+    def shortcut(self, load: Callable[[K], Mirror]) -> _Loaded[K]:
+        """A table class's mirrors by a key of its own, each loaded by `load` (which calls `get`) on first use: a
+        lookup per packet without building the address and the callback; emptied with the mirrors."""
+        found = _Loaded(load)
         self._shortcuts.append(found)
         return found
 
-    def get(self, address: TableAddress, on_change: Change) -> tuple[StateTable, dict[str, str]]:
+    def get(self, address: TableAddress, on_change: Change) -> Mirror:
         found = self._tables.get(address)
         if found is not None:
             return found
@@ -131,15 +149,15 @@ class MacLearningTable:
         self._expiry = expiry
         self._refs: dict[MacEntry, int] = {}
         self._unreferenced: dict[MacEntry, float] = {}
-        self._loaded = mirrors.shortcut()
+        self._loaded: _Loaded[tuple[BridgeId, int]] = mirrors.shortcut(self._load)
 
-    def _entries(self, bridge: BridgeId, vlan: int) -> tuple[StateTable, dict[str, str]]:
-        found = self._loaded.get((bridge, vlan))
-        if found is None:
-            found = self._loaded[(bridge, vlan)] = self._mirrors.get(
-                (Bridge, bridge, mac_table_name(vlan)),
-                lambda mac, old, new: self._changed(bridge, vlan, mac, old, new))
-        return found
+    def _load(self, key: tuple[BridgeId, int]) -> Mirror:
+        bridge, vlan = key
+        return self._mirrors.get((Bridge, bridge, mac_table_name(vlan)),
+                                 lambda mac, old, new: self._changed(bridge, vlan, mac, old, new))
+
+    def _entries(self, bridge: BridgeId, vlan: int) -> Mirror:
+        return self._loaded[(bridge, vlan)]
 
     def lookup(self, bridge: BridgeId, vlan: int, mac: str) -> PortId | None:
         port = self._entries(bridge, vlan)[1].get(mac)
@@ -204,14 +222,12 @@ class Ip4MacMap:
     def __init__(self, mirrors: _Mirrors, invalidate: Invalidate) -> None:
         self._mirrors = mirrors
         self._invalidate = invalidate
-        self._loaded = mirrors.shortcut()
+        self._loaded: _Loaded[BridgeId] = mirrors.shortcut(
+            lambda bridge: mirrors.get((Bridge, bridge, "ip4_mac_table"),
+                                       lambda ip, old, new: self._changed(bridge, ip, old, new)))
 
-    def _entries(self, bridge: BridgeId) -> tuple[StateTable, dict[str, str]]:
-        found = self._loaded.get(bridge)
-        if found is None:
-            found = self._loaded[bridge] = self._mirrors.get(
-                (Bridge, bridge, "ip4_mac_table"), lambda ip, old, new: self._changed(bridge, ip, old, new))
-        return found
+    def _entries(self, bridge: BridgeId) -> Mirror:
+        return self._loaded[bridge]
 
     def lookup(self, bridge: BridgeId, ip: str) -> str | None:
         return self._entries(bridge)[1].get(ip)
@@ -254,14 +270,12 @@ class ArpTable:
         self._expiration = expiration
         self._times: dict[tuple[RouterId, str], _Arp] = {}
         self._mine: set[tuple[RouterId, str]] = set()
-        self._loaded = mirrors.shortcut()
+        self._loaded: _Loaded[RouterId] = mirrors.shortcut(
+            lambda router: mirrors.get((Router, router, "arp_table"),
+                                       lambda ip, old, new: self._stored(router, ip, old, new)))
 
-    def _entries(self, router: RouterId) -> tuple[StateTable, dict[str, str]]:
-        found = self._loaded.get(router)
-        if found is None:
-            found = self._loaded[router] = self._mirrors.get(
-                (Router, router, "arp_table"), lambda ip, old, new: self._stored(router, ip, old, new))
-        return found
+    def _entries(self, router: RouterId) -> Mirror:
+        return self._loaded[router]
 
     def lookup(self, router: RouterId, ip: str) -> ArpEntry | None:
         mac = self._entries(router)[1].get(ip)

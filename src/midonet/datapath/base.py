@@ -128,18 +128,15 @@ class FlowKey:
         `FlowMatch.mask_fields` gives again for the same mask), the values read in one call (`FlowMatch.peek_all`),
         no dictionary in between."""
         found = _ORDERED.get(id(fields))
-        if found is None or found[0] is not fields:
+        if found is not None and found[0] is fields:
+            names = found[1]
+        else:
             names = tuple(sorted((f for f in fields if f in _ORDER), key=_ORDER.__getitem__))
-            if not isinstance(fields, (frozenset, tuple)):
-                return cls._with_tunnel(tuple(zip(names, match.peek_all(names), strict=True)), tunnel_id)
-            if len(_ORDERED) >= 1 << 12:
-                _ORDERED.clear()
-            found = _ORDERED[id(fields)] = (fields, names)   # the set kept alive with its id
-        names = found[1]
-        return cls._with_tunnel(tuple(zip(names, match.peek_all(names), strict=True)), tunnel_id)
-
-    @classmethod
-    def _with_tunnel(cls, pairs: tuple[tuple[str, FieldValue], ...], tunnel_id: int | None) -> FlowKey:
+            if isinstance(fields, (frozenset, tuple)):   # immutable: known again by its identity
+                if len(_ORDERED) >= 1 << 12:
+                    _ORDERED.clear()
+                _ORDERED[id(fields)] = (fields, names)   # the set kept alive with its id
+        pairs = tuple(zip(names, match.peek_all(names), strict=True))
         if tunnel_id is not None:
             pairs += (("tunnel_id", tunnel_id),)   # the last of KEY_FIELDS
         return cls(pairs)

@@ -187,10 +187,10 @@ def test_flow_is_a_value() -> None:
     assert Flow(FULL_KEY, ACTIONS) == Flow(layout.unpack_key(layout.pack_key(FULL_KEY, 0), FULL_KEY.mask), ACTIONS)
 
 
-def test_packed_flows_are_found_by_the_identity_of_their_action_list_and_by_equality() -> None:
+def test_packed_flows_are_kept_by_their_action_list_a_changed_list_packed_again() -> None:
     actions = (SetFields((("ip_ttl", 63),)), Output(4))
     packed = layout.pack_flow(actions)
-    assert layout.pack_flow(actions) is packed                                  # the same list: no packing
+    assert layout.pack_flow(actions) is packed                                  # packed once
     equal = (SetFields((("ip_ttl", 63),)), Output(4))
     assert layout.pack_flow(equal) == packed                                   # an equal one: the same bytes
     other = (SetFields((("ip_ttl", 62),)), Output(4))

@@ -445,8 +445,7 @@ class LinuxDatapath:
 
     def _miss(self, meta: layout.Meta, frame: bytes) -> None:
         actions: tuple[Action, ...] | None = None
-        handler: UpcallHandler | None = None
-        with self._lock:   # once a miss: a userspace flow's hit, or the handler and the upcall counted
+        with self._lock:
             if self._closed:
                 return
             if len(self._flows.user):
@@ -459,16 +458,10 @@ class LinuxDatapath:
                     entry.hit(len(frame), time.monotonic())
                     self._hits += 1
                     actions = entry.flow.actions
-            if actions is None:
-                handler = self._handler
-                if handler is not None:
-                    self._upcalls += 1
         if actions is not None:
             self._perform(frame, actions, meta.port, meta.tunnel_id, meta.tunnel_src)
-        elif handler is None:
-            self._drop(DropReason.NO_HANDLER, f"upcall on port {meta.port}")
         else:
-            self._handle(handler, Upcall(meta.port, frame, meta.tunnel_id, meta.tunnel_src))
+            self._deliver(Upcall(meta.port, frame, meta.tunnel_id, meta.tunnel_src))
 
     def _flow_refused(self, key_bytes: bytes, error: int) -> None:
         """The kernel refused a flow the writer process wrote (ENOMEM ...): its packets keep missing, so the agent
@@ -503,9 +496,6 @@ class LinuxDatapath:
         if handler is None:
             self._drop(DropReason.NO_HANDLER, f"upcall on port {upcall.port}")
             return
-        self._handle(handler, upcall)
-
-    def _handle(self, handler: UpcallHandler, upcall: Upcall) -> None:
         try:
             handler(upcall)
         except Exception:

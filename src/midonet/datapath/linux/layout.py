@@ -264,7 +264,7 @@ def pack_key(key: FlowKey, slot: int, names: tuple[str, ...] | None = None) -> b
         for index, kind in order:
             value = fields[index][1]
             if kind == _MAC:
-                args.append(_MACS.get(value) or _mac(value))   # type: ignore[arg-type]
+                args.append(_mac(value))
             elif kind == _IP:
                 args.append(_ip(value))
             elif kind == _U16:
@@ -481,23 +481,8 @@ def pack_flow(actions: Sequence[Action]) -> bytes:
     """A fresh `struct mn_flow` (zero stats) running `actions`; `Inexpressible` if it cannot.
 
     Cached by action list: many flows share one (every flow to a port through the same router hop), and packing
-    costs 3 us against a dictionary probe (benchmarks/datapath_bench.py, agent new flows/s). The agent gives the
-    flows through one hop the same tuple (`agent.translate`), so the list is first looked up by its identity:
-    hashing a tuple of actions calls each action's `__hash__`."""
-    if not isinstance(actions, tuple):   # a list may change: by value only
-        return _pack_flow(tuple(actions))
-    found = _PACKED.get(id(actions))
-    if found is not None and found[0] is actions:
-        return found[1]
-    packed = _pack_flow(actions)
-    if len(_PACKED) >= _PACKED_MAX:
-        _PACKED.clear()
-    _PACKED[id(actions)] = (actions, packed)   # the tuple is kept alive with its id
-    return packed
-
-
-_PACKED: dict[int, tuple[tuple[Action, ...], bytes]] = {}
-_PACKED_MAX = 4096
+    costs 3 us against a dictionary probe (benchmarks/datapath_bench.py, agent new flows/s)."""
+    return _pack_flow(actions if isinstance(actions, tuple) else tuple(actions))
 
 
 @functools.lru_cache(maxsize=4096)
