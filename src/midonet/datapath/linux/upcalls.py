@@ -6,7 +6,8 @@ module owns that veth pair and the thread that reads its peer::
 
     mn_port/mn_tunnel --redirect--> <name>-up ==veth==> <name>-upr --AF_PACKET--> reader thread --> deliver()
 
-The reader uses one AF_PACKET socket with `PACKET_AUXDATA` (an outer VLAN tag the receive path took off is put
+The reader uses one AF_PACKET socket with a receive ring (`packetsock`: the kernel copies each upcall into a
+frame shared with the reader, so reading one is no system call; an outer VLAN tag the receive path took off is put
 back into the frame, after the meta header) and `PACKET_VNET_HDR` (a checksum-partial or GSO packet from a VM
 with offloads on is completed or segmented by `offload.finish`, so the agent always sees real packets: without
 this the first packet of every TCP flow from such a VM would carry a bad checksum). Each packet is handed to
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[Meta, bytes], None]
 Refused = Callable[[bytes, int], None]   # a flow's kernel key, the errno
 _BATCH = 64
+RING_FRAMES = 8192   # upcalls waiting to be read (16 MiB): a burst of 5,000 new flows' first packets fits
 CHANNEL_MTU = 65535
 _RETURNED = Meta(Reason.EXECUTE, 0, None, None)
 
@@ -61,6 +63,7 @@ class ChannelStatistics:
     completed: int = 0   # checksum-partial packets whose checksum was completed here
     segmented: int = 0   # GSO super-packets cut into segments here
     malformed: int = 0   # frames that were not upcalls, or could not be finished
+    truncated: int = 0   # upcalls cut short in the ring with no whole copy queued (the socket's buffer was full)
 
 
 def _give_back(returned: list[Returned], deliver: Deliver, refused: Refused | None) -> None:
@@ -87,9 +90,12 @@ class UpcallChannel:
         self._wake_r, self._wake_w = -1, -1
         self._stopping = threading.Event()
         self._received = self._completed = self._segmented = self._malformed = 0   # only the reader writes
+        self._truncated = 0   # by sockets closed so far
 
     def statistics(self) -> ChannelStatistics:
-        return ChannelStatistics(self._received, self._completed, self._segmented, self._malformed)
+        sock = self._sock
+        return ChannelStatistics(self._received, self._completed, self._segmented, self._malformed,
+                                 self._truncated + (sock.truncated if sock is not None else 0))
 
     def ensure(self) -> int:
         """Create the pair if it is missing, bring both ends up; the ifindex the program redirects to."""
@@ -110,7 +116,8 @@ class UpcallChannel:
         """Open the reader socket and start the reader thread (and the writer process, given the flow map's
         descriptor `flows` and its key size, if it writes flows too)."""
         self._stopping.clear()
-        self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True, ignore_outgoing=True)
+        self._sock = PacketSocket(self.peer, netns_name=self._links.netns, vnet_hdr=True, ignore_outgoing=True,
+                                  ring=RING_FRAMES)
         self._sock.setblocking(False)
         self._sender = PacketSocket(self.peer, netns_name=self._links.netns, receive=False, vnet_hdr=True)
         if self._writer_process:
@@ -130,6 +137,7 @@ class UpcallChannel:
                 self._thread.join()
             self._thread = None
         if self._sock is not None:
+            self._truncated += self._sock.truncated
             self._sock.close()
             self._sock = None
         if self._writer is not None:
