@@ -21,8 +21,12 @@ system-deps:
 	  else echo "warning: missing Debian packages (run as root to install):$$missing"; fi; \
 	fi
 
+# The venv's interpreter is Debian's python3 when there is one (system-deps installs it): Debian builds it with
+# profile-guided and link-time optimisation, linked statically. The python3 first on PATH may be another build
+# (this kind of machine puts pyenv's 3.11 there, a shared library without either), on which the agent spends about
+# 10% more CPU a new flow (docs/benchmarks.md, "New flows, session 5").
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -m venv $(VENV); else python3 -m venv $(VENV); fi; }
 	$(PIP) install -q --upgrade pip >/dev/null
 	$(PIP) install -q -e '.[test]'
 	touch $@
