@@ -23,10 +23,14 @@ namespaces, and removes everything. The reference is measured in the same run, o
     .venv/bin/python benchmarks/datapath_bench.py --no-writer      # and the agent again, without the writer process
     .venv/bin/python benchmarks/datapath_bench.py --stages         # then where a new flow's time goes, by stage
     .venv/bin/python benchmarks/datapath_bench.py --only-flows --compare-tree /tmp/old   # and another source tree
+    .venv/bin/python benchmarks/datapath_bench.py --only-flows --compare-python /tmp/other/bin/python
 
 `--compare-tree DIR` runs the agent case again from another checkout of this repository (`git worktree add
 /tmp/old <commit>`: its `src`, its `benchmarks/datapath_bench.py`, in a process of its own), interleaved round by
 round with this tree's: a change's effect measured against the code before it, in the same run.
+`--compare-python PY` runs this tree's agent case again under another interpreter, in a process of its own, the
+same way: PY must have the project's dependencies (a venv: `python3 -m venv /tmp/other && /tmp/other/bin/pip
+install -e .`). Both options together run the other tree under the other interpreter.
 
 The agent case runs as `midonet agent` runs it: with the agent process's collector policy
 (`midonet.cli.agent.Collector`) and the datapath's writer process (`midonet.datapath.linux.writer`: new flows'
@@ -48,6 +52,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import platform
 import shutil
 import statistics
@@ -71,6 +76,8 @@ from midonet.testing.namespaces import NamespaceWorld, ip
 from midonet.testing.store_topology import StoreTopology
 from midonet.topology.chains import RuleAction
 from midonet.topology.devices import Router
+
+HERE = Path(__file__).resolve().parent
 
 MAC1, MAC2 = "02:00:00:00:01:01", "02:00:00:00:01:02"
 VM1, VM2 = "10.0.0.1", "10.0.0.2"
@@ -496,12 +503,13 @@ class AgentCase:
     label: str
     gc_policy: bool = True
     writer: bool = True
-    tree: Path | None = None   # another checkout: its agent, in a process of its own
+    tree: Path | None = None     # another checkout: its agent, in a process of its own
+    python: Path | None = None   # another interpreter: the agent in a process of its own
 
     def bursts(self, flows: int, runs: int) -> list[AgentRun]:
-        if self.tree is None:
+        if self.tree is None and self.python is None:
             return agent_flows(flows, runs, gc_policy=self.gc_policy, writer=self.writer)
-        return other_tree_flows(self.tree, flows, runs)
+        return other_process_flows(self.tree or HERE.parent, self.python or Path(sys.executable), flows, runs)
 
 
 OTHER_TREE = """\
@@ -516,9 +524,10 @@ for run in datapath_bench.agent_flows(int(sys.argv[2]), int(sys.argv[3])):
 """
 
 
-def other_tree_flows(tree: Path, flows: int, runs: int) -> list[AgentRun]:
-    """`runs` bursts through an agent of the source tree `tree` (its own `agent_flows`, in a subprocess)."""
-    done = subprocess.run([sys.executable, "-c", OTHER_TREE, str(tree.resolve()), str(flows), str(runs)],
+def other_process_flows(tree: Path, python: Path, flows: int, runs: int) -> list[AgentRun]:
+    """`runs` bursts through an agent of the source tree `tree` (its own `agent_flows`) run by `python`, in a
+    process of its own."""
+    done = subprocess.run([str(python), "-c", OTHER_TREE, str(tree.resolve()), str(flows), str(runs)],
                           capture_output=True, text=True, check=True)
     return [AgentRun(float(rate), int(installed), int(upcalls), int(delivered), float(cpu))
             for rate, installed, upcalls, delivered, cpu in (line.split() for line in done.stdout.splitlines())]
@@ -619,6 +628,8 @@ def main() -> int:
                         "new-flow path timed (us a flow by stage)")
     parser.add_argument("--compare-tree", type=Path, metavar="DIR", help="also the agent case from another "
                         "checkout of this repository (git worktree add DIR <commit>), interleaved with this one")
+    parser.add_argument("--compare-python", type=Path, metavar="PY", help="also the agent case run by another "
+                        "interpreter (with the project's dependencies: a venv's python), interleaved with this one")
     args = parser.parse_args()
     missing = unavailable()
     if missing is None and not args.only_flows and not shutil.which("iperf3"):
@@ -634,11 +645,15 @@ def main() -> int:
         cases.append(AgentCase("agent new flows/s (no writer)", writer=False))
     if args.gc_default:
         cases.append(AgentCase("agent new flows/s (default collector)", gc_policy=False))
-    if args.compare_tree is not None:
-        if not (args.compare_tree / "benchmarks" / "datapath_bench.py").is_file():
-            print(f"cannot run: {args.compare_tree} is not a checkout of this repository", file=sys.stderr)
-            return 2
-        cases.append(AgentCase(f"agent new flows/s ({args.compare_tree})", tree=args.compare_tree))
+    if args.compare_tree is not None and not (args.compare_tree / "benchmarks" / "datapath_bench.py").is_file():
+        print(f"cannot run: {args.compare_tree} is not a checkout of this repository", file=sys.stderr)
+        return 2
+    if args.compare_python is not None and not os.access(args.compare_python, os.X_OK):
+        print(f"cannot run: {args.compare_python} is not an interpreter that can be run", file=sys.stderr)
+        return 2
+    if args.compare_tree is not None or args.compare_python is not None:
+        other = " ".join(str(p) for p in (args.compare_tree, args.compare_python) if p is not None)
+        cases.append(AgentCase(f"agent new flows/s ({other})", tree=args.compare_tree, python=args.compare_python))
     new_flows(args.flows, args.agent_runs, args.agents, cases)
     if args.stages:
         stage_costs(args.flows, args.agent_runs)
