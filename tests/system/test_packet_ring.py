@@ -98,3 +98,26 @@ def test_waiting_for_nothing(veth: str) -> None:
             rx.receive()
     finally:
         rx.close()
+
+
+def test_a_full_ring_drops_what_comes_next_and_counts_it(veth: str) -> None:
+    """32 frames of room, 100 sent unread: the first 32 are kept, 68 counted dropped, and the count is kept across
+    reads (the kernel's restarts at every read); once read, the ring takes frames again."""
+    rx = PacketSocket("b", netns_name=veth, ignore_outgoing=True, ring=32)
+    tx = PacketSocket("a", netns_name=veth, receive=False)
+    try:
+        for n in range(100):
+            tx.send(frame(n))
+        assert rx.dropped() == 68
+        assert rx.dropped() == 68
+        rx.setblocking(False)
+        assert [rx.receive().frame for _ in range(32)] == [frame(n) for n in range(32)]
+        with pytest.raises(BlockingIOError):
+            rx.receive()
+        tx.send(frame(100))
+        rx.settimeout(5)
+        assert rx.receive().frame == frame(100)
+        assert rx.dropped() == 68
+    finally:
+        rx.close()
+        tx.close()

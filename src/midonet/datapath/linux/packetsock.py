@@ -24,10 +24,12 @@ agent's busiest thread). The tag and the virtio-net header come in the frame's h
 A packet too big for a frame (a GSO super-packet from a VM with offloads on) is queued on the socket as well
 (`PACKET_COPY_THRESH`), its frame marked `TP_STATUS_COPY`: `receive` reads it from the socket, so packets still
 come in arrival order. A frame cut short with no copy queued (the socket's buffer was full) is dropped and counted
-(`truncated`). The ring only reads: `send` is the same either way.
+(`truncated`); a packet that found the ring full is dropped by the kernel, which counts it (`dropped()`, from
+`PACKET_STATISTICS`, which the kernel resets at every read: the socket keeps the sum). The ring only reads: `send`
+is the same either way.
 
-Constants: Python 3.11 has no `socket.SOL_PACKET` (263); PACKET_RX_RING 5, PACKET_COPY_THRESH 7, PACKET_AUXDATA 8,
-PACKET_VERSION 10, PACKET_VNET_HDR 15, PACKET_IGNORE_OUTGOING 23, TPACKET_V2 1 (linux/if_packet.h).
+Constants: Python 3.11 has no `socket.SOL_PACKET` (263); PACKET_RX_RING 5, PACKET_STATISTICS 6, PACKET_COPY_THRESH 7,
+PACKET_AUXDATA 8, PACKET_VERSION 10, PACKET_VNET_HDR 15, PACKET_IGNORE_OUTGOING 23, TPACKET_V2 1 (linux/if_packet.h).
 
 May import: `midonet.datapath.linux` (netns, offload), the standard library.
 """
@@ -38,6 +40,7 @@ import mmap
 import select
 import socket
 import struct
+import threading
 from dataclasses import dataclass
 
 from midonet.datapath.linux import netns
@@ -45,6 +48,7 @@ from midonet.datapath.linux.offload import NO_OFFLOAD, VNET_HDR_LEN, VnetHeader
 
 SOL_PACKET = 263
 PACKET_RX_RING = 5
+PACKET_STATISTICS = 6
 PACKET_COPY_THRESH = 7
 PACKET_AUXDATA = 8
 PACKET_VERSION = 10
@@ -60,6 +64,7 @@ TP_STATUS_VLAN_TPID_VALID = 0x40
 AUXDATA = struct.Struct("=IIIHHHH")   # status len snaplen mac net vlan_tci vlan_tpid
 TPACKET2_HDR = struct.Struct("=IIIHHIIHH4x")   # status len snaplen mac net sec nsec vlan_tci vlan_tpid
 TPACKET_REQ = struct.Struct("=IIII")   # block_size block_nr frame_size frame_nr
+TPACKET_STATS = struct.Struct("=II")   # packets drops (since the last read)
 _STATUS = struct.Struct("=I")
 RING_FRAME = 2048          # a 1,500-byte packet with a VLAN tag, the upcall header and the frame's own header
 RING_BLOCK = 1 << 16       # frames come in blocks of contiguous pages: 32 a block, no frame across two
@@ -93,6 +98,8 @@ class PacketSocket:
         self.ifname = ifname
         self.vnet_hdr = vnet_hdr
         self.truncated = 0   # ring frames cut short with no whole copy queued: dropped
+        self._dropped = 0    # the kernel's drops read so far (its counter restarts at every read)
+        self._stats_lock = threading.Lock()
         self._ring: mmap.mmap | None = None
         self._frames = self._next = 0
         with netns.entered(netns_name):
@@ -185,6 +192,17 @@ class PacketSocket:
     def send(self, frame: bytes, vnet: bytes = NO_OFFLOAD) -> None:
         """Send `frame` out of the interface; OSError (ENETDOWN, EMSGSIZE ...) as the kernel says."""
         self._sock.send(vnet + frame if self.vnet_hdr else frame)
+
+    def dropped(self) -> int:
+        """Packets the kernel dropped for want of room (a full ring, or a full socket buffer) since the socket
+        was made."""
+        with self._stats_lock:
+            try:
+                raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, TPACKET_STATS.size)
+            except OSError:   # closed: nothing more can drop
+                return self._dropped
+            self._dropped += TPACKET_STATS.unpack(raw)[1]
+            return self._dropped
 
     def setblocking(self, flag: bool) -> None:
         self._sock.setblocking(flag)

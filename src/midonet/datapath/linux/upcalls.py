@@ -64,6 +64,7 @@ class ChannelStatistics:
     segmented: int = 0   # GSO super-packets cut into segments here
     malformed: int = 0   # frames that were not upcalls, or could not be finished
     truncated: int = 0   # upcalls cut short in the ring with no whole copy queued (the socket's buffer was full)
+    overflowed: int = 0  # upcalls the kernel dropped: the ring was full (the agent behind by `RING_FRAMES`)
 
 
 def _give_back(returned: list[Returned], deliver: Deliver, refused: Refused | None) -> None:
@@ -90,12 +91,13 @@ class UpcallChannel:
         self._wake_r, self._wake_w = -1, -1
         self._stopping = threading.Event()
         self._received = self._completed = self._segmented = self._malformed = 0   # only the reader writes
-        self._truncated = 0   # by sockets closed so far
+        self._truncated = self._overflowed = 0   # by sockets closed so far
 
     def statistics(self) -> ChannelStatistics:
         sock = self._sock
         return ChannelStatistics(self._received, self._completed, self._segmented, self._malformed,
-                                 self._truncated + (sock.truncated if sock is not None else 0))
+                                 self._truncated + (sock.truncated if sock is not None else 0),
+                                 self._overflowed + (sock.dropped() if sock is not None else 0))
 
     def ensure(self) -> int:
         """Create the pair if it is missing, bring both ends up; the ifindex the program redirects to."""
@@ -138,6 +140,7 @@ class UpcallChannel:
             self._thread = None
         if self._sock is not None:
             self._truncated += self._sock.truncated
+            self._overflowed += self._sock.dropped()
             self._sock.close()
             self._sock = None
         if self._writer is not None:
