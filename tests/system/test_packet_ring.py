@@ -7,6 +7,7 @@ VLAN tag the receive path took off put back, and the two ways of waiting for not
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterator
 
@@ -30,6 +31,20 @@ def veth() -> Iterator[str]:
         world.close()
 
 
+@contextlib.contextmanager
+def ends(ns: str, frames: int) -> Iterator[tuple[PacketSocket, PacketSocket]]:
+    """(a reader of b with a ring of `frames` frames, a sender on a), both closed after."""
+    rx = PacketSocket("b", netns_name=ns, ignore_outgoing=True, ring=frames)
+    try:
+        tx = PacketSocket("a", netns_name=ns, receive=False)
+        try:
+            yield rx, tx
+        finally:
+            tx.close()
+    finally:
+        rx.close()
+
+
 def frame(n: int, size: int = 64, vlan: int | None = None) -> bytes:
     head = bytes.fromhex(MAC_B.replace(":", "") + MAC_A.replace(":", ""))
     tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
@@ -40,9 +55,7 @@ def frame(n: int, size: int = 64, vlan: int | None = None) -> bytes:
 def test_frames_arrive_whole_and_in_order_big_ones_included(veth: str) -> None:
     sent = [frame(n, 5000 if n % 7 == 3 else 64 + n) for n in range(60)]
     assert any(len(f) > RING_FRAME for f in sent)
-    rx = PacketSocket("b", netns_name=veth, ignore_outgoing=True, ring=64)
-    tx = PacketSocket("a", netns_name=veth, receive=False)
-    try:
+    with ends(veth, 64) as (rx, tx):
         for f in sent:
             tx.send(f)
         rx.setblocking(False)
@@ -54,58 +67,40 @@ def test_frames_arrive_whole_and_in_order_big_ones_included(veth: str) -> None:
                 break
         assert got == sent
         assert rx.truncated == 0
-    finally:
-        rx.close()
-        tx.close()
 
 
 def test_the_ring_wraps_around(veth: str) -> None:
     """Three times as many frames as the ring holds, read as they come: each slot is handed back and used again."""
-    rx = PacketSocket("b", netns_name=veth, ignore_outgoing=True, ring=32)
-    tx = PacketSocket("a", netns_name=veth, receive=False)
-    try:
+    with ends(veth, 32) as (rx, tx):
         rx.settimeout(5)
         for n in range(96):
             tx.send(frame(n))
             assert rx.receive().frame == frame(n)
-    finally:
-        rx.close()
-        tx.close()
 
 
 def test_a_vlan_tag_the_receive_path_took_off_is_put_back(veth: str) -> None:
-    rx = PacketSocket("b", netns_name=veth, ignore_outgoing=True, ring=64)
-    tx = PacketSocket("a", netns_name=veth, receive=False)
-    try:
+    with ends(veth, 64) as (rx, tx):
         rx.settimeout(5)
         tx.send(frame(1, vlan=7))
         tx.send(frame(2))
         assert rx.receive().frame == frame(1, vlan=7)
         assert rx.receive().frame == frame(2)
-    finally:
-        rx.close()
-        tx.close()
 
 
 def test_waiting_for_nothing(veth: str) -> None:
-    rx = PacketSocket("b", netns_name=veth, ignore_outgoing=True, ring=32)
-    try:
+    with ends(veth, 32) as (rx, _):
         rx.setblocking(False)
         with pytest.raises(BlockingIOError):
             rx.receive()
         rx.settimeout(0.1)
         with pytest.raises(TimeoutError):
             rx.receive()
-    finally:
-        rx.close()
 
 
 def test_a_full_ring_drops_what_comes_next_and_counts_it(veth: str) -> None:
     """32 frames of room, 100 sent unread: the first 32 are kept, 68 counted dropped, and the count is kept across
     reads (the kernel's restarts at every read); once read, the ring takes frames again."""
-    rx = PacketSocket("b", netns_name=veth, ignore_outgoing=True, ring=32)
-    tx = PacketSocket("a", netns_name=veth, receive=False)
-    try:
+    with ends(veth, 32) as (rx, tx):
         for n in range(100):
             tx.send(frame(n))
         assert rx.dropped() == 68
@@ -118,6 +113,3 @@ def test_a_full_ring_drops_what_comes_next_and_counts_it(veth: str) -> None:
         rx.settimeout(5)
         assert rx.receive().frame == frame(100)
         assert rx.dropped() == 68
-    finally:
-        rx.close()
-        tx.close()

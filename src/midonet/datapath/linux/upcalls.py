@@ -64,7 +64,7 @@ class ChannelStatistics:
     segmented: int = 0   # GSO super-packets cut into segments here
     malformed: int = 0   # frames that were not upcalls, or could not be finished
     truncated: int = 0   # upcalls cut short in the ring with no whole copy queued (the socket's buffer was full)
-    overflowed: int = 0  # upcalls the kernel dropped: the ring was full (the agent behind by `RING_FRAMES`)
+    overflowed: int = 0  # upcalls the kernel dropped for want of room: a full ring (the agent `RING_FRAMES` behind)
 
 
 def _give_back(returned: list[Returned], deliver: Deliver, refused: Refused | None) -> None:
