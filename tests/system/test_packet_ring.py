@@ -2,18 +2,26 @@
 
 Frames sent into one end of a veth pair in a namespace of the test's own are read on the other end: every one
 whole and in order, a frame too big for a ring frame in between (it comes from the socket, marked in the ring), a
-VLAN tag the receive path took off put back, and the two ways of waiting for nothing.
+VLAN tag the receive path took off put back, the two ways of waiting for nothing, a full ring's drops counted.
+Then the datapath's upcall channel behind a stuck handler: every miss is handled or counted as a drop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from midonet.datapath.base import DropReason, Upcall
+from midonet.datapath.linux import LinuxDatapath
 from midonet.datapath.linux.packetsock import RING_FRAME, PacketSocket
+from midonet.datapath.linux.upcalls import RING_FRAMES
+from midonet.testing.datapath_conformance import udp_frame
+from midonet.testing.linux_rig import LinuxRig
 from midonet.testing.namespaces import NamespaceWorld
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
@@ -113,3 +121,36 @@ def test_a_full_ring_drops_what_comes_next_and_counts_it(veth: str) -> None:
         rx.settimeout(5)
         assert rx.receive().frame == frame(100)
         assert rx.dropped() == 68
+
+
+def eventually(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+def test_misses_behind_a_stuck_handler_are_handled_or_counted_as_drops(rig: LinuxRig, dp: LinuxDatapath) -> None:
+    """The handler blocks on the first upcall while more misses come than the ring holds: once it goes on, every
+    one of them was handled or is counted in the datapath's drops as `upcall_queue_full`."""
+    sent = RING_FRAMES + 1000
+    burst = udp_frame(tp_dst=4242)
+    go_on = threading.Event()
+    handled = 0
+
+    def handler(upcall: Upcall) -> None:
+        nonlocal handled
+        go_on.wait(30)
+        handled += upcall.packet == burst
+
+    dp.on_upcall(handler)
+    for _ in range(sent):
+        rig.inject("h1", "a", burst)
+    eventually(lambda: dp.statistics().misses >= sent, "the kernel did not see every miss")
+    dropped = dict(dp.statistics().drops).get(DropReason.UPCALL_QUEUE_FULL, 0)
+    go_on.set()
+    eventually(lambda: handled + dropped >= sent, f"{handled} handled and {dropped} dropped of {sent}")
+    assert handled + dropped == sent
+    assert dropped >= sent - RING_FRAMES - 1
+    assert dp.channel_statistics().overflowed == dropped

@@ -224,6 +224,7 @@ class DropReason(enum.StrEnum):
     NO_TUNNEL = "no_tunnel_metadata"         # Output to a VXLAN port without a SetTunnel before it
     BAD_ENCAPSULATION = "bad_encapsulation"  # a tunnel frame that is not VXLAN to the overlay port
     ACTION_FAILED = "action_failed"          # an action that does not apply to the packet (PopVlan untagged ...)
+    UPCALL_QUEUE_FULL = "upcall_queue_full"  # a miss that found no room on its way up (the agent far behind)
 
 
 @dataclass(frozen=True, slots=True)

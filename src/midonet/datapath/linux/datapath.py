@@ -349,12 +349,14 @@ class LinuxDatapath:
 
     def statistics(self) -> DatapathStatistics:
         self._channel.drain()   # what the executes still queued for the writer process will count
+        channel = self._channel.statistics()
         with self._lock:
             self._check_open()
             counted = self._tables.counters()
             drops = Counter(self._drops)
             for which, reason in _KERNEL_DROPS.items():
                 drops[reason] += counted[which]
+            drops[DropReason.UPCALL_QUEUE_FULL] += channel.overflowed + channel.truncated
             hits = counted[layout.Counter.HITS] + self._hits
             misses = counted[layout.Counter.MISSES] - self._hits
             return DatapathStatistics.of(hits, misses, self._upcalls, drops)
