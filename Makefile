@@ -24,9 +24,10 @@ system-deps:
 # The venv's interpreter is Debian's python3 when there is one (system-deps installs it): Debian builds it with
 # profile-guided and link-time optimisation, linked statically. The python3 first on PATH may be another build
 # (this kind of machine puts pyenv's 3.11 there, a shared library without either), on which the agent spends about
-# 10% more CPU a new flow (docs/benchmarks.md, "New flows, session 5").
+# 10% more CPU a new flow (docs/benchmarks.md, "New flows, session 5"). Without Debian's (or its venv module, when
+# system-deps could not install python3-venv: not root), the python3 on PATH.
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -m venv $(VENV); else python3 -m venv $(VENV); fi; }
+	test -x $(PY) || { [ -x /usr/bin/python3 ] && /usr/bin/python3 -m venv $(VENV); } || { rm -rf $(VENV); python3 -m venv $(VENV); }
 	$(PIP) install -q --upgrade pip >/dev/null
 	$(PIP) install -q -e '.[test]'
 	touch $@
