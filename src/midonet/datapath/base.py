@@ -125,7 +125,7 @@ class FlowKey:
         """The key matching `match` on `fields` (use `match.mask_fields()`), and on the tunnel id if given.
 
         Once per new flow: the names are put in order by their position (once for each set of fields, which
-        `FlowMatch.mask_fields` gives again for the same mask), the values read in one call (`FlowMatch.peek_all`),
+        `FlowMatch.mask_fields` gives again for the same mask), the values read in one call (`FlowMatch.key`),
         no dictionary in between."""
         found = _ORDERED.get(id(fields))
         if found is not None and found[0] is fields:
@@ -136,7 +136,7 @@ class FlowKey:
                 if len(_ORDERED) >= 1 << 12:
                     _ORDERED.clear()
                 _ORDERED[id(fields)] = (fields, names)   # the set kept alive with its id
-        pairs = tuple(zip(names, match.peek_all(names), strict=True))
+        pairs = tuple(zip(names, match.key(names), strict=True))
         if tunnel_id is not None:
             pairs += (("tunnel_id", tunnel_id),)   # the last of KEY_FIELDS
         return cls(pairs)

@@ -414,21 +414,19 @@ class FlowMatch:
         value: FieldValue = getattr(self, slot)
         return value
 
-    def peek_all(self, fields: tuple[str, ...]) -> tuple[FieldValue, ...]:
-        """The values of ``fields``, in that order, without marking them seen: one C call (an `attrgetter` made
-        once for each tuple of names: a new flow's key reads a dozen)."""
-        getter = _GETTERS.get(fields)
+    def key(self, fields: Iterable[str] = FIELDS) -> tuple[FieldValue, ...]:
+        """The values of ``fields``, in that order, without marking them seen (a flow-table key): one C call, an
+        `attrgetter` made once for each tuple of names (a new flow's key reads a dozen)."""
+        names = fields if isinstance(fields, tuple) else tuple(fields)
+        getter = _GETTERS.get(names)
         if getter is None:
-            if any(field not in _SLOT for field in fields):
-                raise ValueError(f"not FlowMatch fields: {fields!r}")
+            unknown = [field for field in names if field not in _SLOT]
+            if unknown:
+                raise ValueError(f"not FlowMatch fields: {unknown!r}")
             if len(_GETTERS) >= _NAMES_MAX:
                 _GETTERS.clear()
-            getter = _GETTERS[fields] = _getter(tuple(_SLOT[field] for field in fields))
+            getter = _GETTERS[names] = _getter(tuple(_SLOT[field] for field in names))
         return getter(self)
-
-    def key(self, fields: Iterable[str] = FIELDS) -> tuple[FieldValue, ...]:
-        """The values of ``fields``, in that order, without marking them seen (a flow-table key)."""
-        return tuple(self.peek(f) for f in fields)
 
     def as_dict(self) -> dict[str, FieldValue]:
         """Every field and its value, without marking anything seen."""

@@ -124,7 +124,7 @@ def test_reading_without_recording() -> None:
     m = parse_frame(udp_frame())
     other = m.copy()
     m.peek("ip_src")
-    m.peek_all(("ip_src", "tp_dst"))
+    m.key(("ip_src", "tp_dst"))
     m.key()
     m.as_dict()
     repr(m)
@@ -140,13 +140,14 @@ def test_unknown_field_names_are_refused() -> None:
     with pytest.raises(ValueError):
         m.mark_seen("nw_src")
     with pytest.raises(ValueError):
-        m.peek_all(("ip_src", "nw_src"))
+        m.key(("ip_src", "nw_src"))
 
 
 @pytest.mark.parametrize("fields", [tuple(FIELDS), ("tp_dst", "ip_src"), ("eth_type",), ()])
-def test_peek_all_gives_each_fields_value_in_order(fields: tuple[str, ...]) -> None:
+def test_key_gives_each_fields_value_in_order(fields: tuple[str, ...]) -> None:
     m = parse_frame(udp_frame())
-    assert m.peek_all(fields) == tuple(m.peek(field) for field in fields)
+    assert m.key(fields) == tuple(m.peek(field) for field in fields)
+    assert m.key(list(fields)) == m.key(fields)
 
 
 def test_mark_seen() -> None:
