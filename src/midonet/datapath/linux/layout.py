@@ -288,7 +288,7 @@ _KeyPacker = tuple[struct.Struct, tuple[tuple[int, int], ...], int]
 _NO_PACKER: _KeyPacker = (struct.Struct(""), (), 0)
 _KEY_PACKERS: dict[tuple[str, ...], _KeyPacker] = {}
 _KIND_FORMATS = {_MAC: "6s", _IP: "4s", _U32: "I", _U16: "H", _U8: "B", _VLANS: "HHB", _FRAG: "B"}
-_KIND_SIZES = {_MAC: 6, _IP: 4, _U32: 4, _U16: 2, _U8: 1, _VLANS: 5, _FRAG: 1}
+_KIND_SIZES = {kind: struct.calcsize("<" + fmt) for kind, fmt in _KIND_FORMATS.items()}
 
 
 def _key_packer(names: tuple[str, ...]) -> _KeyPacker:
