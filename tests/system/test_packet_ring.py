@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,6 +22,7 @@ from midonet.datapath.linux.upcalls import RING_FRAMES
 from midonet.testing.datapath_conformance import udp_frame
 from midonet.testing.linux_rig import LinuxRig
 from midonet.testing.namespaces import NamespaceWorld
+from tests.contract.test_store_contract import wait_until
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 
@@ -123,14 +123,6 @@ def test_a_full_ring_drops_what_comes_next_and_counts_it(veth: str) -> None:
         assert rx.dropped() == 68
 
 
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 def test_misses_behind_a_stuck_handler_are_handled_or_counted_as_drops(rig: LinuxRig, dp: LinuxDatapath) -> None:
     """The handler blocks on the first upcall while more misses come than the ring holds: once it goes on, every
     one of them was handled or is counted in the datapath's drops as `upcall_queue_full`."""
@@ -147,10 +139,10 @@ def test_misses_behind_a_stuck_handler_are_handled_or_counted_as_drops(rig: Linu
     dp.on_upcall(handler)
     for _ in range(sent):
         rig.inject("h1", "a", burst)
-    eventually(lambda: dp.statistics().misses >= sent, "the kernel did not see every miss")
+    wait_until(lambda: dp.statistics().misses >= sent, 20, "the kernel to see every miss")
     dropped = dict(dp.statistics().drops).get(DropReason.UPCALL_QUEUE_FULL, 0)
     go_on.set()
-    eventually(lambda: handled + dropped >= sent, f"{handled} handled and {dropped} dropped of {sent}")
+    wait_until(lambda: handled + dropped >= sent, 20, "every miss handled or counted dropped")
     assert handled + dropped == sent
     assert dropped >= sent - RING_FRAMES - 1
     assert dp.channel_statistics().overflowed == dropped
